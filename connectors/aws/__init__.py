@@ -1,0 +1,58 @@
+"""The AWS connector: streams IAM, S3, EC2, EBS, CloudTrail, KMS, RDS, Config, GuardDuty and
+VPC flow-log configuration of one account as resources. It never judges."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterator
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from collector.model import ALL_REGIONS, CollectionError, Resource, Scope
+from connectors.aws.fetch import describe
+from connectors.aws.services import SERVICES
+from connectors.aws.session import AwsSession, CallObserver
+from connectors.aws.settings import Settings
+
+__all__ = ["Settings", "collect"]
+
+
+def _load_services() -> None:
+    for info in pkgutil.iter_modules(__path__, prefix=__name__ + ".svc_"):
+        importlib.import_module(info.name)
+
+
+class SourceUnreachable(RuntimeError):
+    """The account could not be identified: nothing can be collected from this source."""
+
+
+def account_scope(session: AwsSession) -> Scope:
+    sts = session.client("sts", session.settings.regions[0])
+    try:
+        identity = sts.get_caller_identity()
+    except (ClientError, BotoCoreError) as exc:
+        raise SourceUnreachable(f"sts:GetCallerIdentity failed: {describe(exc)}") from exc
+    account = identity["Account"]
+    partition = identity["Arn"].split(":")[1]
+    return Scope(provider="aws", id=account, key=f"arn:{partition}:iam::{account}:root")
+
+
+def collect(
+    settings: Settings, observer: CallObserver | None = None
+) -> Iterator[Scope | Resource | CollectionError]:
+    """Yield the account's Scope first, then every resource of the account, and a
+    CollectionError for each service and region that could not be read. Raises
+    SourceUnreachable when the account itself is out of reach."""
+    _load_services()
+    session = AwsSession(settings, observer)
+    scope = account_scope(session)
+    yield scope
+    for svc in SERVICES:
+        regions = settings.regions if svc.regional else [settings.regions[0]]
+        for region in regions:
+            try:
+                yield from svc.fetch(session, scope, region)
+            except (ClientError, BotoCoreError) as exc:
+                yield scope.error(svc.name, region if svc.regional else ALL_REGIONS,
+                                  svc.kinds, describe(exc))

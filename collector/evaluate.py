@@ -52,6 +52,10 @@ class Evaluator:
             self._used_kinds[provider] = {k for c in scope_checks(provider) for k in c.uses}
         return self._used_kinds[provider]
 
+    def buffers(self, kind: str) -> bool:
+        """Whether resources of `kind` are kept until the end for some scope check."""
+        return any(kind in self._used(s.provider) for s in self._scopes.values())
+
     def scope(self, scope: Scope) -> None:
         self._scopes[scope.id] = scope
 

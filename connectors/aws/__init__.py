@@ -19,8 +19,9 @@ __all__ = ["Settings", "collect"]
 
 
 def _load_services() -> None:
-    for info in pkgutil.iter_modules(__path__, prefix=__name__ + ".svc_"):
-        importlib.import_module(info.name)
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("svc_"):
+            importlib.import_module(f"{__name__}.{info.name}")
 
 
 class SourceUnreachable(RuntimeError):

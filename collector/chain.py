@@ -1,0 +1,204 @@
+"""Sealing runs into the chain, and verifying the whole ledger from the database."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from collector import ledger
+from collector.canonical import sha256_hex
+from collector.ledger import GENESIS, LeafSet, Signer
+from collector.schema import Run, SigningKey, now
+from collector.store import BLOBS, ERRORS, RESULTS, VERSIONS, decompress
+
+RUNS = Run.__table__
+KEYS = SigningKey.__table__
+_seal_lock = threading.Lock()
+
+
+def _valid_at(table: sa.Table, source: str, run_id: int) -> list[sa.ColumnElement[bool]]:
+    return [
+        table.c.source == source,
+        table.c.valid_from_run <= run_id,
+        sa.or_(table.c.valid_to_run.is_(None), table.c.valid_to_run > run_id),
+    ]
+
+
+def state_leaves(conn: Connection, source: str, run_id: int) -> LeafSet:
+    """Every resource version and check result of `source` valid at `run_id`, as leaves."""
+    leaves = LeafSet()
+    rows = conn.execute(
+        sa.select(VERSIONS.c.key, VERSIONS.c.digest).where(*_valid_at(VERSIONS, source, run_id))
+        .execution_options(yield_per=5000))
+    for key, digest in rows:
+        leaves.add(ledger.resource_leaf(key, digest))
+    rows = conn.execute(
+        sa.select(RESULTS.c.check_id, RESULTS.c.subject, RESULTS.c.result_digest)
+        .where(*_valid_at(RESULTS, source, run_id)).execution_options(yield_per=5000))
+    for check_id, subject, digest in rows:
+        leaves.add(ledger.result_leaf(check_id, subject, digest))
+    return leaves
+
+
+def run_errors(conn: Connection, run_id: int) -> list[dict[str, str]]:
+    rows = conn.execute(sa.select(ERRORS.c.scope, ERRORS.c.region, ERRORS.c.service,
+                                  ERRORS.c.kinds, ERRORS.c.message)
+                        .where(ERRORS.c.run_id == run_id))
+    return [{"scope": s, "region": r, "service": v, "kinds": k, "message": m}
+            for s, r, v, k, m in rows]
+
+
+def register_key(conn: Connection, signer: Signer) -> None:
+    exists = conn.scalar(sa.select(KEYS.c.key_id).where(KEYS.c.key_id == signer.key_id))
+    if not exists:
+        conn.execute(KEYS.insert(), {"key_id": signer.key_id, "public_key": signer.public_hex,
+                                     "created_at": now()})
+
+
+def seal(engine: Engine, run_id: int, signer: Signer, attempts: int = 5) -> Run:
+    """Give the run its Merkle root, its place in the chain and its signature, atomically."""
+    for attempt in range(attempts):
+        try:
+            with _seal_lock, engine.begin() as conn:
+                return _seal_once(conn, run_id, signer)
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise  # another process keeps taking the same seq: surface it
+    raise AssertionError("unreachable")
+
+
+def _seal_once(conn: Connection, run_id: int, signer: Signer) -> Run:
+    register_key(conn, signer)
+    run = _load_run(conn, run_id)
+    if run.seq is not None:
+        return run
+    run.merkle_root = state_leaves(conn, run.source, run.id).root()
+    last = conn.execute(sa.select(RUNS.c.seq, RUNS.c.chain_hash)
+                        .where(RUNS.c.seq.is_not(None)).order_by(RUNS.c.seq.desc()).limit(1)
+                        ).first()
+    run.seq = (last.seq + 1) if last else 1
+    run.prev_hash = last.chain_hash if last else GENESIS
+    if run.finished_at is None:
+        run.finished_at = now()
+    run.chain_hash = ledger.chain_hash(ledger.run_header(run, run_errors(conn, run.id)))
+    run.signature = signer.sign(run.chain_hash)
+    run.key_id = signer.key_id
+    conn.execute(RUNS.update().where(RUNS.c.id == run.id, RUNS.c.seq.is_(None)).values(
+        seq=run.seq, merkle_root=run.merkle_root, prev_hash=run.prev_hash,
+        chain_hash=run.chain_hash, signature=run.signature, key_id=run.key_id,
+        finished_at=run.finished_at))
+    return run
+
+
+def _load_run(conn: Connection, run_id: int) -> Run:
+    row = conn.execute(sa.select(RUNS).where(RUNS.c.id == run_id)).mappings().one()
+    return Run(**row)
+
+
+@dataclass
+class VerifyReport:
+    runs: int = 0
+    blobs: int = 0
+    results: int = 0
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(engine: Engine, public: Ed25519PublicKey) -> VerifyReport:
+    """Recompute every digest, Merkle root, chain link and signature from the database."""
+    report = VerifyReport()
+    expected_key = ledger.key_id(public)
+    with engine.connect() as conn:
+        for problem in _verify_blobs(conn, report):
+            report.problems.append(problem)
+            break
+        for problem in _verify_results(conn, report):
+            report.problems.append(problem)
+            break
+        for problem in _verify_chain(conn, public, expected_key, report):
+            report.problems.append(problem)
+            break
+        unsealed = conn.scalar(sa.select(sa.func.count()).select_from(RUNS)
+                               .where(RUNS.c.seq.is_(None)))
+        if unsealed:
+            report.warnings.append(f"{unsealed} run(s) are not sealed yet (running or abandoned)")
+    return report
+
+
+def _verify_blobs(conn: Connection, report: VerifyReport) -> Iterator[str]:
+    rows = conn.execute(
+        sa.select(BLOBS.c.digest, BLOBS.c.size, BLOBS.c.body).order_by(BLOBS.c.digest)
+        .execution_options(yield_per=2000))
+    for digest, size, body in rows:
+        report.blobs += 1
+        if body is None:
+            continue  # pruned by retention: the digest alone still anchors the chain
+        try:
+            data = decompress(body)
+        except Exception:
+            yield f"blob {digest}: body is not readable (corrupted)"
+            continue
+        if sha256_hex(data) != digest or len(data) != size:
+            yield f"blob {digest}: content does not match its digest (evidence was altered)"
+    orphan = conn.execute(
+        sa.select(VERSIONS.c.id, VERSIONS.c.key, VERSIONS.c.digest)
+        .where(VERSIONS.c.digest.not_in(sa.select(BLOBS.c.digest))).limit(1)).first()
+    if orphan:
+        yield (f"resource version {orphan.id} ({orphan.key}): its blob {orphan.digest} is "
+               "missing")
+
+
+def _verify_results(conn: Connection, report: VerifyReport) -> Iterator[str]:
+    rows = conn.execute(
+        sa.select(RESULTS.c.id, RESULTS.c.check_id, RESULTS.c.subject, RESULTS.c.status,
+                  RESULTS.c.reason, RESULTS.c.evidence, RESULTS.c.result_digest)
+        .order_by(RESULTS.c.id).execution_options(yield_per=5000))
+    for rid, check_id, subject, status, reason, evidence, digest in rows:
+        report.results += 1
+        if ledger.result_digest(check_id, subject, status, reason, json.loads(evidence)) != digest:
+            yield (f"check result {rid} ({check_id} on {subject}): content does not match its "
+                   "digest (result was altered)")
+
+
+def _verify_chain(conn: Connection, public: Ed25519PublicKey, expected_key: str,
+                  report: VerifyReport) -> Iterator[str]:
+    runs = conn.execute(sa.select(RUNS).where(RUNS.c.seq.is_not(None)).order_by(RUNS.c.seq))
+    prev = GENESIS
+    for expected_seq, row in enumerate(runs.mappings(), start=1):
+        run = Run(**row)
+        report.runs += 1
+        label = f"run {run.id} (seq {run.seq}, source {run.source})"
+        if run.seq != expected_seq:
+            yield f"{label}: expected seq {expected_seq}: a run is missing from the chain"
+            return
+        if run.prev_hash != prev:
+            yield f"{label}: its link to the previous run is broken (runs deleted or reordered)"
+            return
+        header = ledger.run_header(run, run_errors(conn, run.id))
+        if ledger.chain_hash(header) != run.chain_hash:
+            yield f"{label}: its header does not match its chain hash (run record altered)"
+            return
+        if run.key_id != expected_key:
+            yield f"{label}: signed by key {run.key_id}, not by the expected key {expected_key}"
+            return
+        if not ledger.verify_signature(public, run.chain_hash or "", run.signature or ""):
+            yield f"{label}: signature is invalid"
+            return
+        root = state_leaves(conn, run.source, run.id).root()
+        if root != run.merkle_root:
+            yield (f"{label}: Merkle root does not match the evidence valid at that run "
+                   "(resource versions or results added, removed or altered)")
+            return
+        prev = run.chain_hash or ""
+

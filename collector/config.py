@@ -1,0 +1,185 @@
+"""annexa.yaml: one file for the whole service. Secrets never live in it: credentials come
+from environment variables or the providers' own credential chains."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from connectors import KINDS, connector
+
+DEFAULT_FILE = "annexa.yaml"
+_INTERVAL = re.compile(r"^(\d+)\s*(s|m|h|d|w)$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased as `file: field.path: what is wrong`."""
+
+
+def parse_duration(text: str) -> timedelta:
+    match = _INTERVAL.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration such as 90s, 30m, 6h, 7d or 2w")
+    return timedelta(seconds=int(match.group(1)) * _UNIT[match.group(2)])
+
+
+def parse_schedule(text: str) -> tuple[str, Any]:
+    """("interval", timedelta) or ("cron", the five cron fields)."""
+    text = text.strip()
+    if _INTERVAL.match(text):
+        interval = parse_duration(text)
+        if interval < timedelta(minutes=1):
+            raise ValueError("an interval schedule must be at least 1m")
+        return "interval", interval
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(text, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is neither an interval (6h) nor a cron expression: {exc}")
+    return "cron", text
+
+
+class MetricsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = Field(9464, ge=0, le=65535)
+
+
+class SourceConfig(BaseModel):
+    """A configured instance of a connector; its kind-specific options sit beside these."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    kind: str
+    schedule: str = "6h"
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
+        return kind
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, schedule: str) -> str:
+        parse_schedule(schedule)
+        return schedule
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    def settings(self) -> BaseModel:
+        """The connector's own settings model, validated from this source's extra options."""
+        return connector(self.kind).Settings.model_validate(self.options)
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    database: str = "sqlite:///annexa.db"
+    signing_key: Path = Path("annexa-signing.key")
+    metrics: MetricsConfig = MetricsConfig()
+    freshness: str = Field("48h", description="evidence older than this makes a control stale")
+    sources: list[SourceConfig] = []
+    path: Path | None = Field(None, exclude=True)
+
+    @field_validator("freshness")
+    @classmethod
+    def _valid_freshness(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
+        seen: set[str] = set()
+        for source in sources:
+            if source.name in seen:
+                raise ValueError(f"source name {source.name!r} is used twice")
+            seen.add(source.name)
+        return sources
+
+    @property
+    def freshness_window(self) -> timedelta:
+        return parse_duration(self.freshness)
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none"
+        raise ConfigError(f"{self.path}: no source named {name!r} (configured: {known})")
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _raise_validation(path: Path, exc: ValidationError, prefix: tuple[Any, ...] = ()) -> None:
+    err = exc.errors()[0]
+    loc = prefix + tuple(err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
+    raise ConfigError(f"{path}: {_where(loc)}: {msg}{more}") from None
+
+
+def resolve_path(explicit: str | None) -> Path:
+    return Path(explicit or os.environ.get("ANNEXA_CONFIG") or DEFAULT_FILE)
+
+
+def load(explicit: str | None = None) -> Config:
+    """Find, parse and validate the configuration; ConfigError names file, field and problem."""
+    path = resolve_path(explicit)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        how = "--config" if explicit else ("$ANNEXA_CONFIG" if os.environ.get("ANNEXA_CONFIG")
+                                           else f"./{DEFAULT_FILE}")
+        raise ConfigError(f"{path}: configuration file not found (looked for {how})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(f"{path}: {where}invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: (top level): expected a mapping, got {type(raw).__name__}")
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        _raise_validation(path, exc)
+    for i, source in enumerate(config.sources):
+        try:
+            source.settings()
+        except ValidationError as exc:
+            _raise_validation(path, exc, ("sources", i))
+    return _anchored(config, path)
+
+
+def _anchored(config: Config, path: Path) -> Config:
+    """Relative paths in the file are relative to the file, not to the working directory."""
+    base = path.resolve().parent
+    updates: dict[str, Any] = {"path": path}
+    if not config.signing_key.is_absolute():
+        updates["signing_key"] = base / config.signing_key
+    prefix = "sqlite:///"
+    db = config.database
+    if db.startswith(prefix) and not db.startswith(prefix + "/") and db != "sqlite:///:memory:":
+        updates["database"] = prefix + str(base / db[len(prefix):])
+    return config.model_copy(update=updates)

@@ -1,0 +1,91 @@
+"""`annexa demo`: an in-process AWS emulator (moto) seeded with a sample organisation, one
+collection into SQLite, the control table, then the service with metrics until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+REGIONS = ["us-east-1", "eu-west-1"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_emulator() -> tuple[Any, str]:
+    os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        raise SystemExit("annexa demo needs the AWS emulator: pip install 'annexa[demo]'") from None
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    return server, f"http://127.0.0.1:{port}"
+
+
+def demo(db: Path, *, once: bool, port: int) -> int:
+    import boto3
+
+    from checks.registry import load_all
+    from collector import migrate
+    from collector.cli import cmd_controls
+    from collector.config import Config, MetricsConfig, SourceConfig
+    from collector.db import engine_for
+    from collector.demo.seed import seed_all
+    from collector.ledger import load_or_create_signer
+    from collector.service import Service
+
+    # The emulator accepts any credentials; these keep real ones from ever being sent to it.
+    for name, value in (("AWS_ACCESS_KEY_ID", "demo"), ("AWS_SECRET_ACCESS_KEY", "demo"),
+                        ("AWS_DEFAULT_REGION", REGIONS[0])):
+        os.environ[name] = value
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+    server, url = start_emulator()
+    try:
+        print(f"AWS emulator on {url}; seeding a sample organisation in {', '.join(REGIONS)}")
+
+        def client(service: str, region: str) -> Any:
+            return boto3.client(service, region_name=region, endpoint_url=url)
+
+        planted = seed_all(client, REGIONS)
+        print(f"seeded {sum(len(v) for v in planted.values())} planted gaps across "
+              f"{len(planted)} checks")
+        db = db.resolve()
+        cfg = Config(
+            database=f"sqlite:///{db}", signing_key=db.with_suffix(".key"),
+            metrics=MetricsConfig(port=port), path=db,
+            sources=[SourceConfig(name="aws-demo", kind="aws", schedule="15m", regions=REGIONS,
+                                  endpoint_url=url)],
+        )
+        migrate.upgrade(engine_for(cfg.database, check_schema=False))
+        load_all()
+        engine = engine_for(cfg.database)
+        service = Service(cfg, engine, load_or_create_signer(cfg.signing_key))
+        out = service.collect(cfg.sources[0])
+        print(f"collected {out.stats.resources} resources: {out.status}, run sealed as "
+              f"#{out.seq} (chain {out.chain_hash[:16] if out.chain_hash else '-'}...)")
+
+        class Args:
+            format, at, control = "table", None, None
+
+        cmd_controls(cfg, Args())  # type: ignore[arg-type]
+        cfg_file = db.with_suffix(".yaml")
+        cfg_file.write_text(f"database: sqlite:///{db}\nsigning_key: {cfg.signing_key}\n")
+        print(f"\nevidence in {db}; query it later with: annexa --config {cfg_file} verify "
+              "(or controls)")
+        if once:
+            return 0 if out.status != "failed" else 1
+        print(f"service running: metrics on http://127.0.0.1:{port}/metrics (Ctrl-C stops)")
+        sys.stdout.flush()
+        service.serve(collect_at_start=False)
+        return 0
+    finally:
+        server.stop()

@@ -1,0 +1,204 @@
+"""The ledger: Merkle roots over each run's evidence, the run chain, and Ed25519 signatures.
+
+A run's Merkle root covers the state of its source as of that run: every resource version and
+check result valid at the run, each as a leaf, sorted by leaf hash. The tree is RFC 6962's (leaf
+hashes prefixed 0x00, node hashes 0x01), so inclusion proofs follow that RFC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from collector.canonical import canonical, sha256_hex
+
+GENESIS = "0" * 64
+EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
+
+
+def resource_leaf(key: str, digest: str) -> bytes:
+    return hashlib.sha256(b"\x00" + canonical(["resource", key, digest])).digest()
+
+
+def result_digest(check_id: str, subject: str, status: str, reason: str,
+                  evidence: list[str]) -> str:
+    return sha256_hex(canonical([check_id, subject, status, reason, evidence]))
+
+
+def result_leaf(check_id: str, subject: str, digest: str) -> bytes:
+    return hashlib.sha256(b"\x00" + canonical(["result", check_id, subject, digest])).digest()
+
+
+class LeafSet:
+    """Leaf hashes packed in one buffer: millions of leaves without a Python object each."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def add(self, leaf: bytes) -> None:
+        self._buf += leaf
+
+    def __len__(self) -> int:
+        return len(self._buf) // 32
+
+    def sorted_bytes(self) -> bytes:
+        # Big-endian 64-bit words compare like bytes, so this sorts leaves lexicographically.
+        words = np.frombuffer(bytes(self._buf), dtype=[(f"w{i}", ">u8") for i in range(4)]).copy()
+        self._buf = bytearray()
+        words.sort(order=["w0", "w1", "w2", "w3"], kind="stable")
+        return words.tobytes()
+
+    def root(self) -> str:
+        return merkle_root(self.sorted_bytes())
+
+
+def merkle_root(packed: bytes) -> str:
+    """RFC 6962 Merkle tree hash over leaf hashes packed 32 bytes apiece."""
+    if not packed:
+        return EMPTY_ROOT
+    level = memoryview(packed)
+    while len(level) > 32:
+        nxt = bytearray()
+        n = len(level) // 32
+        for i in range(0, n - 1, 2):
+            nxt += hashlib.sha256(b"\x01" + level[i * 32:(i + 2) * 32]).digest()
+        if n % 2:
+            nxt += level[(n - 1) * 32:]  # an odd node is promoted as it is (RFC 6962 shape)
+        level = memoryview(bytes(nxt))
+    return level.tobytes().hex()
+
+
+def inclusion_proof(packed: bytes, index: int) -> list[str]:
+    """Audit path for leaf `index` in the tree built by merkle_root()."""
+    proof: list[str] = []
+    level = [packed[i:i + 32] for i in range(0, len(packed), 32)]
+    while len(level) > 1:
+        sibling = index ^ 1
+        if sibling < len(level):
+            proof.append(level[sibling].hex())
+        nxt = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest()
+               for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level, index = nxt, index // 2
+    return proof
+
+
+def verify_inclusion(leaf: bytes, index: int, size: int, proof: Iterable[str], root: str) -> bool:
+    node, steps = leaf, list(proof)
+    while size > 1:
+        if index % 2 == 1:
+            if not steps:
+                return False
+            node = hashlib.sha256(b"\x01" + bytes.fromhex(steps.pop(0)) + node).digest()
+        elif index + 1 < size:
+            if not steps:
+                return False
+            node = hashlib.sha256(b"\x01" + node + bytes.fromhex(steps.pop(0))).digest()
+        index, size = index // 2, (size + 1) // 2
+    return not steps and node.hex() == root
+
+
+def run_header(run: Any, errors: list[dict[str, str]]) -> dict[str, Any]:
+    """What the chain hash covers besides the Merkle root: the run's identity and outcome."""
+    return {
+        "run": run.id,
+        "seq": run.seq,
+        "source": run.source,
+        "kind": run.kind,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "status": run.status,
+        "resources": run.resources,
+        "results": run.results,
+        "errors": sorted(errors, key=lambda e: json.dumps(e, sort_keys=True)),
+        "merkle_root": run.merkle_root,
+        "prev": run.prev_hash,
+    }
+
+
+def chain_hash(header: dict[str, Any]) -> str:
+    return sha256_hex(canonical(header))
+
+
+@dataclass(frozen=True)
+class Signer:
+    private: Ed25519PrivateKey
+
+    @property
+    def public(self) -> Ed25519PublicKey:
+        return self.private.public_key()
+
+    @property
+    def public_hex(self) -> str:
+        return public_raw(self.public).hex()
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.public)
+
+    def sign(self, chain: str) -> str:
+        return self.private.sign(bytes.fromhex(chain)).hex()
+
+
+def public_raw(public: Ed25519PublicKey) -> bytes:
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    return hashlib.sha256(public_raw(public)).hexdigest()
+
+
+def verify_signature(public: Ed25519PublicKey, chain: str, signature: str) -> bool:
+    try:
+        public.verify(bytes.fromhex(signature), bytes.fromhex(chain))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def load_or_create_signer(path: Path) -> Signer:
+    """The key is made on first use, readable by its owner only, and never overwritten."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption())
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(pem)
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path} holds a {type(key).__name__}, not an Ed25519 private key")
+    return Signer(key)
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    """A PEM public key, a PEM private key (its public half), or 64 hex characters."""
+    raw = path.read_bytes()
+    text = raw.decode("ascii", "replace").strip()
+    if len(text) == 64 and all(c in "0123456789abcdef" for c in text.lower()):
+        return Ed25519PublicKey.from_public_bytes(bytes.fromhex(text))
+    if b"PRIVATE KEY" in raw:
+        private = serialization.load_pem_private_key(raw, password=None)
+        if isinstance(private, Ed25519PrivateKey):
+            return private.public_key()
+    else:
+        public = serialization.load_pem_public_key(raw)
+        if isinstance(public, Ed25519PublicKey):
+            return public
+    raise ValueError(f"{path} is not an Ed25519 key")

@@ -1,0 +1,178 @@
+"""Control posture at any instant, derived from the sealed runs and their result intervals.
+
+Rules (in order): a control with no automated check is `manual`. A control fails if any check
+mapped to it fails. Otherwise it is `unknown` if a check errored or its source's last collection
+failed, or no check has any result yet; `stale` if the newest evidence it rests on is older than
+the freshness window; `not_applicable` if every result is; else `pass`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from checks.catalogue import controls as catalogue
+from checks.catalogue import sort_key
+from checks.registry import REGISTRY, Check
+from collector.chain import RUNS
+from collector.store import RESULTS
+
+
+@dataclass(frozen=True)
+class SourceRun:
+    source: str
+    run_id: int
+    status: str
+    finished_at: datetime
+    evidence_at: datetime | None  # the newest run whose collection did not fail
+
+
+@dataclass
+class CheckState:
+    check: Check
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    failing: list[str] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    evidence_at: datetime | None = None
+    source_failed: bool = False
+
+    @property
+    def status(self) -> str:
+        if self.counts.get("fail"):
+            return "fail"
+        if self.counts.get("error") or self.source_failed:
+            return "error"
+        if self.counts.get("pass"):
+            return "pass"
+        if self.counts.get("not_applicable"):
+            return "not_applicable"
+        return "unknown"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.check.id,
+            "title": self.check.title,
+            "severity": self.check.severity,
+            "status": self.status,
+            "resources": dict(sorted(self.counts.items())),
+            "failing_resources": sorted(self.failing),
+            "failures": sorted(self.failures, key=lambda f: f["resource"]),
+            "errors": self.errors[:20],
+            "evidence_at": self.evidence_at.isoformat() if self.evidence_at else None,
+        }
+
+
+@dataclass
+class ControlState:
+    id: str
+    title: str
+    theme: str
+    status: str
+    checks: list[CheckState]
+    evidence_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "title": self.title, "theme": self.theme, "status": self.status,
+            "evidence_at": self.evidence_at.isoformat() if self.evidence_at else None,
+            "checks": [c.as_dict() for c in self.checks],
+        }
+
+
+def latest_runs(conn: Connection, at: datetime) -> list[SourceRun]:
+    """Per source, the last sealed run that had finished by `at`."""
+    out = []
+    sources = conn.scalars(sa.select(RUNS.c.source).distinct().where(RUNS.c.seq.is_not(None)))
+    for source in list(sources):
+        rows = conn.execute(
+            sa.select(RUNS.c.id, RUNS.c.status, RUNS.c.finished_at)
+            .where(RUNS.c.source == source, RUNS.c.seq.is_not(None), RUNS.c.finished_at <= at)
+            .order_by(RUNS.c.id.desc()).limit(1)).first()
+        if rows is None:
+            continue
+        good = conn.scalar(
+            sa.select(RUNS.c.finished_at).where(
+                RUNS.c.source == source, RUNS.c.seq.is_not(None), RUNS.c.finished_at <= at,
+                RUNS.c.status.in_(("complete", "partial"))).order_by(RUNS.c.id.desc()).limit(1))
+        out.append(SourceRun(source, rows.id, rows.status, rows.finished_at, good))
+    return out
+
+
+def check_states(conn: Connection, at: datetime) -> dict[str, CheckState]:
+    states = {cid: CheckState(chk) for cid, chk in REGISTRY.items()}
+    for sr in latest_runs(conn, at):
+        counts = conn.execute(
+            sa.select(RESULTS.c.check_id, RESULTS.c.status, sa.func.count())
+            .where(*_valid_at(sr)).group_by(RESULTS.c.check_id, RESULTS.c.status))
+        for check_id, status, n in counts:
+            state = states.get(check_id)
+            if state is None:
+                continue  # a check that this version of Annexa no longer ships
+            state.counts[status] += n
+            state.source_failed |= sr.status == "failed"
+            if sr.evidence_at and (state.evidence_at is None or sr.evidence_at > state.evidence_at):
+                state.evidence_at = sr.evidence_at
+        notable = conn.execute(
+            sa.select(RESULTS.c.check_id, RESULTS.c.subject, RESULTS.c.status, RESULTS.c.reason,
+                      RESULTS.c.evidence)
+            .where(*_valid_at(sr), RESULTS.c.status.in_(("fail", "error"))))
+        for check_id, subject, status, reason, evidence in notable:
+            state = states.get(check_id)
+            if state is None:
+                continue
+            if status == "fail":
+                state.failing.append(subject)
+                state.failures.append({"resource": subject, "reason": reason,
+                                       "evidence": json.loads(evidence)})
+            else:
+                state.errors.append(f"{subject}: {reason}")
+    return states
+
+
+def _valid_at(sr: SourceRun) -> list[sa.ColumnElement[bool]]:
+    return [
+        RESULTS.c.source == sr.source,
+        RESULTS.c.valid_from_run <= sr.run_id,
+        sa.or_(RESULTS.c.valid_to_run.is_(None), RESULTS.c.valid_to_run > sr.run_id),
+    ]
+
+
+def control_states(conn: Connection, at: datetime, freshness: timedelta,
+                   only: list[str] | None = None) -> list[ControlState]:
+    states = check_states(conn, at)
+    by_control: dict[str, list[CheckState]] = defaultdict(list)
+    for state in states.values():
+        for control_id in state.check.controls:
+            by_control[control_id].append(state)
+    out = []
+    for control in sorted(catalogue().values(), key=lambda c: sort_key(c.id)):
+        if only and control.id not in only:
+            continue
+        mapped = sorted(by_control.get(control.id, []), key=lambda s: s.check.id)
+        evidence = max((s.evidence_at for s in mapped if s.evidence_at), default=None)
+        out.append(ControlState(control.id, control.title, control.theme,
+                                _derive(mapped, evidence, at, freshness), mapped, evidence))
+    return out
+
+
+def _derive(mapped: list[CheckState], evidence: datetime | None, at: datetime,
+            freshness: timedelta) -> str:
+    if not mapped:
+        return "manual"
+    statuses = {s.status for s in mapped}
+    if "fail" in statuses:
+        return "fail"
+    if "error" in statuses or statuses == {"unknown"}:
+        return "unknown"
+    if evidence is None or at - evidence > freshness:
+        return "stale"
+    if statuses <= {"not_applicable", "unknown"}:
+        return "not_applicable"
+    return "pass"

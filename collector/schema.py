@@ -1,0 +1,151 @@
+"""The evidence store's tables. Only Alembic migrations change them (see migrations/).
+
+Evidence is append-only: blobs are content-addressed; resource versions and check results are
+validity intervals [valid_from_run, valid_to_run) whose only later write is closing the interval.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Id = BigInteger().with_variant(Integer, "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC on every backend, read back as aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+
+
+class Run(Base):
+    """One collection of one source. Sealed runs form a hash chain ordered by `seq`."""
+
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(200), index=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # running, complete, partial (some services failed), failed, interrupted
+    status: Mapped[str] = mapped_column(String(20))
+    resources: Mapped[int] = mapped_column(Integer, default=0)
+    results: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str | None] = mapped_column(Text)
+    seq: Mapped[int | None] = mapped_column(Integer, unique=True)
+    merkle_root: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    chain_hash: Mapped[str | None] = mapped_column(String(64))
+    signature: Mapped[str | None] = mapped_column(String(128))
+    key_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class CollectionErrorRow(Base):
+    """A service and region that could not be read in a run (sealed with the run's header)."""
+
+    __tablename__ = "collection_errors"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    scope: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str] = mapped_column(String(64))
+    service: Mapped[str] = mapped_column(String(100))
+    kinds: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+
+
+class Blob(Base):
+    """Canonical redacted JSON, stored once per SHA-256 digest (body zlib-compressed)."""
+
+    __tablename__ = "blobs"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    first_run: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+
+
+class ResourceVersion(Base):
+    __tablename__ = "resource_versions"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"))
+    valid_from_run: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    valid_to_run: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+
+    __table_args__ = (
+        Index("ix_resource_versions_open", "source", "key",
+              sqlite_where=valid_to_run.is_(None), postgresql_where=valid_to_run.is_(None)),
+        Index("ix_resource_versions_from", "source", "valid_from_run"),
+        Index("ix_resource_versions_to", "source", "valid_to_run"),
+    )
+
+
+class CheckResult(Base):
+    __tablename__ = "check_results"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(200))
+    check_id: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text)  # JSON list of blob digests
+    result_digest: Mapped[str] = mapped_column(String(64))
+    valid_from_run: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    valid_to_run: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+
+    __table_args__ = (
+        Index("ix_check_results_open", "source", "subject",
+              sqlite_where=valid_to_run.is_(None), postgresql_where=valid_to_run.is_(None)),
+        Index("ix_check_results_from", "source", "valid_from_run"),
+        Index("ix_check_results_to", "source", "valid_to_run"),
+    )
+
+
+class SigningKey(Base):
+    __tablename__ = "signing_keys"
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(64))  # raw Ed25519 public key, hex
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,84 @@
+"""`annexa run`: APScheduler runs each source on its schedule, Prometheus scrapes /metrics, and
+SIGTERM or SIGINT stops the service without leaving a half-sealed run."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client import start_http_server
+from sqlalchemy import Engine
+
+from collector.config import Config, SourceConfig, parse_schedule
+from collector.ledger import Signer
+from collector.metrics import Metrics
+from collector.pipeline import RunOutcome, collect_source
+
+log = logging.getLogger("annexa.service")
+
+
+class Service:
+    def __init__(self, config: Config, engine: Engine, signer: Signer,
+                 metrics: Metrics | None = None,
+                 on_run: Callable[[RunOutcome], None] | None = None) -> None:
+        self.config = config
+        self.engine = engine
+        self.signer = signer
+        self.metrics = metrics or Metrics()
+        self.stop = threading.Event()
+        self._on_run = on_run
+        workers = max(1, min(4, len(config.sources)))
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(workers)}, timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
+
+    def collect(self, source: SourceConfig) -> RunOutcome:
+        outcome = collect_source(self.engine, source, self.signer, stop=self.stop,
+                                 api_observer=self.metrics.observe_api(source.name))
+        self.metrics.observe_run(outcome)
+        self.metrics.refresh_posture(self.engine, self.config.freshness_window)
+        log.info("run %s of %s: %s (%d resources, %.1fs)", outcome.run_id, source.name,
+                 outcome.status, outcome.stats.resources, outcome.seconds)
+        if self._on_run:
+            self._on_run(outcome)
+        return outcome
+
+    def _schedule(self, source: SourceConfig, collect_at_start: bool) -> None:
+        kind, value = parse_schedule(source.schedule)
+        trigger = (IntervalTrigger(seconds=int(value.total_seconds()), timezone=UTC)
+                   if kind == "interval" else CronTrigger.from_crontab(value, timezone=UTC))
+        # By default every source is collected once at start, so a restarted service has
+        # fresh evidence instead of waiting for the next cron slot.
+        first = datetime.now(UTC) if collect_at_start else trigger.get_next_fire_time(
+            None, datetime.now(UTC))
+        self.scheduler.add_job(self.collect, trigger, args=[source], id=source.name,
+                               name=f"collect {source.name}", next_run_time=first)
+
+    def serve(self, install_signals: bool = True, collect_at_start: bool = True) -> None:
+        server, thread = start_http_server(self.config.metrics.port, self.config.metrics.host,
+                                           registry=self.metrics.registry)
+        log.info("metrics on http://%s:%d/metrics", self.config.metrics.host,
+                 server.server_port)
+        self.metrics.refresh_posture(self.engine, self.config.freshness_window)
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.stop.set())
+        for source in self.config.sources:
+            self._schedule(source, collect_at_start)
+        self.scheduler.start()
+        try:
+            while not self.stop.wait(1.0):
+                pass
+        finally:
+            log.info("stopping: waiting for running collections to seal")
+            self.scheduler.shutdown(wait=True)
+            server.shutdown()
+            thread.join(timeout=5)
+            log.info("stopped")

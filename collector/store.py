@@ -1,0 +1,241 @@
+"""Writes one run's evidence: blobs once per digest, resource versions and check results as
+validity intervals. The only update anywhere is closing an interval (setting valid_to_run)."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from collector.ledger import result_digest
+from collector.model import ALL_REGIONS, CollectionError
+from collector.schema import Blob, CheckResult, CollectionErrorRow, ResourceVersion
+
+BLOBS = Blob.__table__
+VERSIONS = ResourceVersion.__table__
+RESULTS = CheckResult.__table__
+ERRORS = CollectionErrorRow.__table__
+
+_CHUNK = 500  # keys per IN (...) lookup: well under SQLite's bound-parameter limit
+
+
+def _insert_ignore(conn: Connection, table: sa.Table, rows: list[dict]) -> None:
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    conn.execute(insert(table).on_conflict_do_nothing(), rows)
+
+
+def compress(body: bytes) -> bytes:
+    return zlib.compress(body, 6)
+
+
+def decompress(stored: bytes) -> bytes:
+    return zlib.decompress(stored)
+
+
+@dataclass(slots=True)
+class PendingResource:
+    kind: str
+    key: str
+    scope: str
+    region: str
+    digest: str
+    body: bytes
+
+
+@dataclass(slots=True)
+class PendingResult:
+    check_id: str
+    subject: str
+    kind: str
+    region: str
+    status: str
+    reason: str
+    evidence: list[str]
+
+
+@dataclass
+class WriteStats:
+    resources: int = 0
+    results: int = 0
+    new_blobs: int = 0
+    new_blob_bytes: int = 0
+    new_versions: int = 0
+    new_results: int = 0
+    closed_versions: int = 0
+    closed_results: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+class RunWriter:
+    """Buffers a run's items and writes them in batches on one connection."""
+
+    def __init__(self, conn: Connection, run_id: int, source: str, batch: int = 1000) -> None:
+        self.conn = conn
+        self.run_id = run_id
+        self.source = source
+        self.batch = batch
+        self.stats = WriteStats()
+        self._resources: dict[str, PendingResource] = {}
+        self._results: dict[tuple[str, str], PendingResult] = {}
+        self._errors: list[CollectionError] = []
+        for name in ("annexa_seen_versions", "annexa_seen_results"):
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
+            conn.execute(sa.text(f"CREATE TEMPORARY TABLE {name} (id BIGINT PRIMARY KEY)"))
+        conn.commit()
+
+    def add_resource(self, item: PendingResource) -> None:
+        self._resources[item.key] = item
+        self.stats.resources += 1
+        if len(self._resources) >= self.batch:
+            self.flush()
+
+    def add_result(self, item: PendingResult) -> None:
+        self._results[(item.check_id, item.subject)] = item
+        self.stats.results += 1
+        self.stats.by_status[item.status] = self.stats.by_status.get(item.status, 0) + 1
+        if len(self._results) >= self.batch * 4:
+            self.flush()
+
+    def add_error(self, err: CollectionError) -> None:
+        self._errors.append(err)
+        self.conn.execute(ERRORS.insert(), {
+            "run_id": self.run_id, "scope": err.scope, "region": err.region,
+            "service": err.service, "kinds": json.dumps(sorted(err.kinds)), "message": err.message,
+        })
+
+    @property
+    def errors(self) -> list[CollectionError]:
+        return list(self._errors)
+
+    def flush(self) -> None:
+        if self._resources:
+            self._flush_resources(list(self._resources.values()))
+            self._resources.clear()
+        if self._results:
+            self._flush_results(list(self._results.values()))
+            self._results.clear()
+        self.conn.commit()
+
+    def _flush_resources(self, items: list[PendingResource]) -> None:
+        digests = list({i.digest for i in items})
+        known: set[str] = set()
+        for part in _chunks(digests):
+            known.update(self.conn.scalars(sa.select(BLOBS.c.digest).where(BLOBS.c.digest.in_(part))))
+        fresh = {i.digest: i.body for i in items if i.digest not in known}
+        _insert_ignore(self.conn, BLOBS, [
+            {"digest": d, "size": len(b), "body": compress(b), "first_run": self.run_id}
+            for d, b in fresh.items()
+        ])
+        self.stats.new_blobs += len(fresh)
+        self.stats.new_blob_bytes += sum(len(b) for b in fresh.values())
+
+        open_rows: dict[str, tuple[int, str]] = {}
+        for part in _chunks([i.key for i in items]):
+            rows = self.conn.execute(
+                sa.select(VERSIONS.c.id, VERSIONS.c.key, VERSIONS.c.digest).where(
+                    VERSIONS.c.source == self.source, VERSIONS.c.valid_to_run.is_(None),
+                    VERSIONS.c.key.in_(part)))
+            open_rows.update({key: (vid, digest) for vid, key, digest in rows})
+        unchanged, closing, inserting = [], [], []
+        for item in items:
+            current = open_rows.get(item.key)
+            if current and current[1] == item.digest:
+                unchanged.append(current[0])
+                continue
+            if current:
+                closing.append(current[0])
+            inserting.append({
+                "source": self.source, "kind": item.kind, "key": item.key, "scope": item.scope,
+                "region": item.region, "digest": item.digest, "valid_from_run": self.run_id,
+            })
+        self._mark_seen("annexa_seen_versions", unchanged)
+        self._close(VERSIONS, closing)
+        if inserting:
+            self.conn.execute(VERSIONS.insert(), inserting)
+        self.stats.new_versions += len(inserting)
+        self.stats.closed_versions += len(closing)
+
+    def _flush_results(self, items: list[PendingResult]) -> None:
+        open_rows: dict[tuple[str, str], tuple[int, str]] = {}
+        for part in _chunks(list({i.subject for i in items})):
+            rows = self.conn.execute(
+                sa.select(RESULTS.c.id, RESULTS.c.check_id, RESULTS.c.subject,
+                          RESULTS.c.result_digest).where(
+                    RESULTS.c.source == self.source, RESULTS.c.valid_to_run.is_(None),
+                    RESULTS.c.subject.in_(part)))
+            open_rows.update({(c, s): (rid, d) for rid, c, s, d in rows})
+        unchanged, closing, inserting = [], [], []
+        for item in items:
+            evidence = sorted(set(item.evidence))
+            digest = result_digest(item.check_id, item.subject, item.status, item.reason, evidence)
+            current = open_rows.get((item.check_id, item.subject))
+            if current and current[1] == digest:
+                unchanged.append(current[0])
+                continue
+            if current:
+                closing.append(current[0])
+            inserting.append({
+                "source": self.source, "check_id": item.check_id, "subject": item.subject,
+                "kind": item.kind, "region": item.region, "status": item.status,
+                "reason": item.reason, "evidence": json.dumps(evidence),
+                "result_digest": digest, "valid_from_run": self.run_id,
+            })
+        self._mark_seen("annexa_seen_results", unchanged)
+        self._close(RESULTS, closing)
+        if inserting:
+            self.conn.execute(RESULTS.insert(), inserting)
+        self.stats.new_results += len(inserting)
+        self.stats.closed_results += len(closing)
+
+    def _mark_seen(self, table: str, ids: list[int]) -> None:
+        if ids:
+            self.conn.execute(sa.text(f"INSERT INTO {table} (id) VALUES (:id)"),
+                              [{"id": i} for i in ids])
+
+    def _close(self, table: sa.Table, ids: list[int]) -> None:
+        for part in _chunks(ids):
+            self.conn.execute(table.update().where(table.c.id.in_(part))
+                              .values(valid_to_run=self.run_id))
+
+    def close_unseen(self) -> None:
+        """Close what this run did not see: resources gone, and results no longer produced.
+
+        What sits under a kind and region that could not be read is kept open: absence of
+        evidence there is not evidence of absence."""
+        self.flush()
+        for table, seen in ((VERSIONS, "annexa_seen_versions"), (RESULTS, "annexa_seen_results")):
+            cond = [
+                table.c.source == self.source,
+                table.c.valid_to_run.is_(None),
+                table.c.valid_from_run < self.run_id,
+                table.c.id.not_in(sa.select(sa.table(seen, sa.column("id")).c.id)),
+                *self._kept(table),
+            ]
+            result = self.conn.execute(table.update().where(*cond).values(valid_to_run=self.run_id))
+            if table is VERSIONS:
+                self.stats.closed_versions += result.rowcount
+            else:
+                self.stats.closed_results += result.rowcount
+        self.conn.commit()
+
+    def _kept(self, table: sa.Table) -> Iterable[sa.ColumnElement[bool]]:
+        for err in self._errors:
+            in_kinds = table.c.kind.in_(err.kinds)
+            if err.region == ALL_REGIONS:
+                yield sa.not_(in_kinds)
+            else:
+                yield sa.not_(sa.and_(in_kinds, table.c.region == err.region))
+
+
+def _chunks(values: list, size: int = _CHUNK) -> Iterable[list]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]

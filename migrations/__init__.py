@@ -1,0 +1,1 @@
+"""Alembic migrations: the only way Annexa's schema changes."""

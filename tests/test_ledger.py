@@ -1,0 +1,128 @@
+"""`annexa verify`: intact ledgers pass; every kind of alteration is caught and named."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from collector.db import engine_for
+from tests.helpers import annexa, emulator_client, write_config
+
+
+@pytest.fixture
+def history(tmp_path: Path, database_url: str, moto_url: str, capsys) -> Path:
+    """Three sealed runs with changes between them."""
+    client = emulator_client(moto_url)
+    iam = client("iam", "us-east-1")
+    iam.create_user(UserName="alice")
+    config = write_config(tmp_path, database_url, moto_url, regions=["us-east-1"])
+    assert annexa(capsys, config, "db", "upgrade")[0] == 0
+    assert annexa(capsys, config, "collect")[0] == 0
+    iam.create_user(UserName="bob")
+    client("kms", "us-east-1").create_key(Description="orders")
+    assert annexa(capsys, config, "collect")[0] == 0
+    iam.delete_user(UserName="alice")
+    assert annexa(capsys, config, "collect")[0] == 0
+    code, out, _ = annexa(capsys, config, "verify")
+    assert code == 0, out
+    assert "ledger intact: 3 runs" in out
+    return config
+
+
+def _tamper(config: Path, database_url: str, *statements: str) -> None:
+    engine = sa.create_engine(database_url)  # a plain engine: SQLite without foreign keys
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SET session_replication_role = replica"))  # no FK checks
+        for stmt in statements:
+            conn.execute(sa.text(stmt))
+    engine.dispose()
+
+
+def _broken(capsys, config: Path) -> str:
+    code, out, _ = annexa(capsys, config, "verify")
+    assert code == 1, out
+    assert "ledger BROKEN" in out
+    return out
+
+
+def test_changed_blob_is_named(history, database_url, capsys):
+    engine = engine_for(database_url, check_schema=False)
+    with engine.begin() as conn:
+        digest, body = conn.execute(sa.text(
+            "SELECT digest, body FROM blobs ORDER BY digest LIMIT 1")).one()
+        forged = zlib.compress(zlib.decompress(body).replace(b"alice", b"mallory"))
+        if forged == body:
+            forged = zlib.compress(zlib.decompress(body) + b" ")
+        conn.execute(sa.text("UPDATE blobs SET body = :b WHERE digest = :d"),
+                     {"b": forged, "d": digest})
+    assert f"blob {digest}" in _broken(capsys, history)
+
+
+def test_changed_result_is_named(history, database_url, capsys):
+    engine = engine_for(database_url, check_schema=False)
+    with engine.begin() as conn:
+        rid = conn.scalar(sa.text(
+            "SELECT id FROM check_results WHERE status = 'fail' ORDER BY id LIMIT 1"))
+    _tamper(history, database_url, f"UPDATE check_results SET status = 'pass' WHERE id = {rid}")
+    assert f"check result {rid}" in _broken(capsys, history)
+
+
+def test_result_with_recomputed_digest_breaks_the_merkle_root(history, database_url, capsys):
+    from collector.ledger import result_digest
+
+    engine = engine_for(database_url, check_schema=False)
+    with engine.begin() as conn:
+        row = conn.execute(sa.text(
+            "SELECT id, check_id, subject, reason, evidence FROM check_results "
+            "WHERE status = 'fail' ORDER BY id LIMIT 1")).one()
+        import json
+
+        digest = result_digest(row.check_id, row.subject, "pass", row.reason,
+                               json.loads(row.evidence))
+        conn.execute(sa.text("UPDATE check_results SET status='pass', result_digest=:d "
+                             "WHERE id=:i"), {"d": digest, "i": row.id})
+    out = _broken(capsys, history)
+    assert "Merkle root does not match" in out
+
+
+def test_deleted_result_is_detected(history, database_url, capsys):
+    _tamper(history, database_url,
+            "DELETE FROM check_results WHERE id = (SELECT MIN(id) FROM check_results)")
+    assert "run 1 (seq 1" in _broken(capsys, history)
+
+
+def test_deleted_run_is_detected(history, database_url, capsys):
+    _tamper(history, database_url, "DELETE FROM collection_errors WHERE run_id = 2",
+            "DELETE FROM runs WHERE seq = 2")
+    out = _broken(capsys, history)
+    assert "expected seq 2: a run is missing" in out
+
+
+def test_reordered_runs_are_detected(history, database_url, capsys):
+    _tamper(history, database_url,
+            "UPDATE runs SET seq = 100 WHERE seq = 2",
+            "UPDATE runs SET seq = 2 WHERE seq = 3",
+            "UPDATE runs SET seq = 3 WHERE seq = 100")
+    assert "link to the previous run is broken" in _broken(capsys, history)
+
+
+def test_altered_run_header_is_detected(history, database_url, capsys):
+    _tamper(history, database_url, "UPDATE runs SET status = 'complete', resources = 999 "
+                                   "WHERE seq = 2")
+    assert "run 2 (seq 2" in _broken(capsys, history)
+
+
+def test_other_key_is_refused(history, tmp_path, capsys):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    other = tmp_path / "other.pub"
+    other.write_bytes(Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    code, out, _ = annexa(capsys, history, "verify", "--public-key", str(other))
+    assert code == 1
+    assert "not by the expected key" in out

@@ -52,44 +52,62 @@ def _vpc(ec2: Any, name: str, cidr: str) -> str:
 
 def _default_group(ec2: Any, vpc_id: str) -> str:
     groups = ec2.describe_security_groups(
-        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name",
-                                                          "Values": ["default"]}]
+        Filters=[
+            {"Name": "vpc-id", "Values": [vpc_id]},
+            {"Name": "group-name", "Values": ["default"]},
+        ]
     )["SecurityGroups"]
     return groups[0]["GroupId"]
 
 
 def _lock_default_group(ec2: Any, vpc_id: str) -> None:
     """Strip the default group of every rule, as CIS asks."""
-    group = ec2.describe_security_groups(GroupIds=[_default_group(ec2, vpc_id)])[
-        "SecurityGroups"][0]
+    group = ec2.describe_security_groups(GroupIds=[_default_group(ec2, vpc_id)])["SecurityGroups"][
+        0
+    ]
     if group["IpPermissions"]:
-        ec2.revoke_security_group_ingress(GroupId=group["GroupId"],
-                                          IpPermissions=group["IpPermissions"])
+        ec2.revoke_security_group_ingress(
+            GroupId=group["GroupId"], IpPermissions=group["IpPermissions"]
+        )
     if group["IpPermissionsEgress"]:
-        ec2.revoke_security_group_egress(GroupId=group["GroupId"],
-                                         IpPermissions=group["IpPermissionsEgress"])
+        ec2.revoke_security_group_egress(
+            GroupId=group["GroupId"], IpPermissions=group["IpPermissionsEgress"]
+        )
 
 
-def _group(ec2: Any, vpc_id: str, name: str, description: str,
-           rules: list[dict[str, Any]]) -> str:
-    group_id = ec2.create_security_group(VpcId=vpc_id, GroupName=name, Description=description,
-                                         TagSpecifications=_tags("security-group", name))["GroupId"]
+def _group(ec2: Any, vpc_id: str, name: str, description: str, rules: list[dict[str, Any]]) -> str:
+    group_id = ec2.create_security_group(
+        VpcId=vpc_id,
+        GroupName=name,
+        Description=description,
+        TagSpecifications=_tags("security-group", name),
+    )["GroupId"]
     if rules:
         ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=rules)
     return group_id
 
 
 def _volume(ec2: Any, region: str, name: str, *, encrypted: bool) -> str:
-    volume = ec2.create_volume(AvailabilityZone=f"{region}a", Size=50, VolumeType="gp3",
-                               Encrypted=encrypted, TagSpecifications=_tags("volume", name))
+    volume = ec2.create_volume(
+        AvailabilityZone=f"{region}a",
+        Size=50,
+        VolumeType="gp3",
+        Encrypted=encrypted,
+        TagSpecifications=_tags("volume", name),
+    )
     return _arn(region, f"volume/{volume['VolumeId']}")
 
 
 def _database(rds: Any, name: str, engine: str, **settings: Any) -> str:
     instance = rds.create_db_instance(
-        DBInstanceIdentifier=name, Engine=engine, DBInstanceClass="db.m6g.large",
-        AllocatedStorage=100, MasterUsername="app_admin", MasterUserPassword=DEMO_PASSWORD,
-        Tags=[{"Key": "Name", "Value": name}], **settings,
+        DBInstanceIdentifier=name,
+        Engine=engine,
+        DBInstanceClass="db.m6g.large",
+        AllocatedStorage=100,
+        MasterUsername="app_admin",
+        MasterUserPassword=DEMO_PASSWORD,
+        Tags=[{"Key": "Name", "Value": name}],
+        **settings,
     )["DBInstance"]
     return instance["DBInstanceArn"]
 
@@ -97,7 +115,8 @@ def _database(rds: Any, name: str, engine: str, **settings: Any) -> str:
 def _seed_defaults(ec2: Any, region: str, planted: Planted) -> None:
     """The default VPC that the emulator (like AWS) creates in every region, left untouched."""
     vpc_id = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0][
-        "VpcId"]
+        "VpcId"
+    ]
     plant(planted, FLOW_LOGS, _arn(region, f"vpc/{vpc_id}"))
     plant(planted, DEFAULT_SG, _arn(region, f"security-group/{_default_group(ec2, vpc_id)}"))
 
@@ -108,9 +127,14 @@ def _seed_production(client: Client, region: str, planted: Planted) -> None:
     client("logs", region).create_log_group(logGroupName=log_group)
 
     prod = _vpc(ec2, "prod", "10.0.0.0/16")
-    ec2.create_flow_logs(ResourceType="VPC", ResourceIds=[prod], TrafficType="ALL",
-                         LogDestinationType="cloud-watch-logs", LogGroupName=log_group,
-                         DeliverLogsPermissionArn=FLOW_LOG_ROLE)
+    ec2.create_flow_logs(
+        ResourceType="VPC",
+        ResourceIds=[prod],
+        TrafficType="ALL",
+        LogDestinationType="cloud-watch-logs",
+        LogGroupName=log_group,
+        DeliverLogsPermissionArn=FLOW_LOG_ROLE,
+    )
     _lock_default_group(ec2, prod)
 
     staging = _vpc(ec2, "staging", "10.1.0.0/16")
@@ -120,19 +144,36 @@ def _seed_production(client: Client, region: str, planted: Planted) -> None:
     # The partner VPC's flow log points at a log group that was never created: it exists but
     # delivers nothing.
     partner = _vpc(ec2, "partner-link", "10.2.0.0/16")
-    ec2.create_flow_logs(ResourceType="VPC", ResourceIds=[partner], TrafficType="REJECT",
-                         LogDestinationType="cloud-watch-logs", LogGroupName="/acme/partner",
-                         DeliverLogsPermissionArn=FLOW_LOG_ROLE)
+    ec2.create_flow_logs(
+        ResourceType="VPC",
+        ResourceIds=[partner],
+        TrafficType="REJECT",
+        LogDestinationType="cloud-watch-logs",
+        LogGroupName="/acme/partner",
+        DeliverLogsPermissionArn=FLOW_LOG_ROLE,
+    )
     plant(planted, FLOW_LOGS, _arn(region, f"vpc/{partner}"))
     _lock_default_group(ec2, partner)
 
-    web = _group(ec2, prod, "web", "public HTTPS load balancer",
-                 [_tcp(443, IpRanges=WORLD_V4, Ipv6Ranges=WORLD_V6),
-                  _tcp(80, IpRanges=WORLD_V4, Ipv6Ranges=WORLD_V6)])
+    web = _group(
+        ec2,
+        prod,
+        "web",
+        "public HTTPS load balancer",
+        [
+            _tcp(443, IpRanges=WORLD_V4, Ipv6Ranges=WORLD_V6),
+            _tcp(80, IpRanges=WORLD_V4, Ipv6Ranges=WORLD_V6),
+        ],
+    )
     app = _group(ec2, prod, "app", "application servers", [_from_group(8080, web)])
     _group(ec2, prod, "orders-db", "orders database", [_from_group(5432, app)])
-    _group(ec2, prod, "vpn-admin", "admin access from the corporate VPN",
-           [_tcp(22, IpRanges=[{"CidrIp": "10.8.0.0/16"}])])
+    _group(
+        ec2,
+        prod,
+        "vpn-admin",
+        "admin access from the corporate VPN",
+        [_tcp(22, IpRanges=[{"CidrIp": "10.8.0.0/16"}])],
+    )
 
     bastion = _group(ec2, prod, "bastion-ssh", "SSH bastion", [_tcp(22, IpRanges=WORLD_V4)])
     plant(planted, ADMIN_PORTS, _arn(region, f"security-group/{bastion}"))
@@ -140,10 +181,20 @@ def _seed_production(client: Client, region: str, planted: Planted) -> None:
     jump = _group(ec2, staging, "windows-jump", "RDP jump host", [_tcp(3389, Ipv6Ranges=WORLD_V6)])
     plant(planted, ADMIN_PORTS, _arn(region, f"security-group/{jump}"))
 
-    legacy = _group(ec2, staging, "legacy-any", "temporary: allow everything",
-                    [{"IpProtocol": "-1", "IpRanges": WORLD_V4}])
-    debug = _group(ec2, staging, "debug-all-tcp", "load test harness",
-                   [{"IpProtocol": "tcp", "FromPort": 0, "ToPort": 65535, "IpRanges": WORLD_V4}])
+    legacy = _group(
+        ec2,
+        staging,
+        "legacy-any",
+        "temporary: allow everything",
+        [{"IpProtocol": "-1", "IpRanges": WORLD_V4}],
+    )
+    debug = _group(
+        ec2,
+        staging,
+        "debug-all-tcp",
+        "load test harness",
+        [{"IpProtocol": "tcp", "FromPort": 0, "ToPort": 65535, "IpRanges": WORLD_V4}],
+    )
     for wide_open in (legacy, debug):
         plant(planted, ADMIN_PORTS, _arn(region, f"security-group/{wide_open}"))
         plant(planted, ALL_PORTS, _arn(region, f"security-group/{wide_open}"))
@@ -154,12 +205,27 @@ def _seed_production(client: Client, region: str, planted: Planted) -> None:
     ec2.enable_ebs_encryption_by_default()
 
     rds = client("rds", region)
-    _database(rds, "orders-db", "postgres", StorageEncrypted=True, PubliclyAccessible=False,
-              BackupRetentionPeriod=14, MultiAZ=True, AutoMinorVersionUpgrade=True,
-              DeletionProtection=True)
-    legacy_db = _database(rds, "legacy-reporting", "mysql", StorageEncrypted=False,
-                          PubliclyAccessible=True, BackupRetentionPeriod=0, MultiAZ=False,
-                          AutoMinorVersionUpgrade=False)
+    _database(
+        rds,
+        "orders-db",
+        "postgres",
+        StorageEncrypted=True,
+        PubliclyAccessible=False,
+        BackupRetentionPeriod=14,
+        MultiAZ=True,
+        AutoMinorVersionUpgrade=True,
+        DeletionProtection=True,
+    )
+    legacy_db = _database(
+        rds,
+        "legacy-reporting",
+        "mysql",
+        StorageEncrypted=False,
+        PubliclyAccessible=True,
+        BackupRetentionPeriod=0,
+        MultiAZ=False,
+        AutoMinorVersionUpgrade=False,
+    )
     for check_id in (RDS_ENCRYPTED, RDS_PRIVATE, RDS_BACKUPS, RDS_MULTI_AZ, RDS_PATCHED):
         plant(planted, check_id, legacy_db)
 
@@ -168,24 +234,40 @@ def _seed_analytics(client: Client, region: str, planted: Planted) -> None:
     ec2 = client("ec2", region)
     plant(planted, EBS_DEFAULT, _arn(region, "ebs-encryption-by-default"))
 
-    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])[
-        "Vpcs"][0]["VpcId"]
-    _group(ec2, default_vpc, "office-ssh", "SSH from the office",
-           [_tcp(22, IpRanges=[{"CidrIp": "203.0.113.0/24"}])])
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][
+        0
+    ]["VpcId"]
+    _group(
+        ec2,
+        default_vpc,
+        "office-ssh",
+        "SSH from the office",
+        [_tcp(22, IpRanges=[{"CidrIp": "203.0.113.0/24"}])],
+    )
 
     _volume(ec2, region, "analytics-app", encrypted=True)
     plant(planted, VOLUME_ENCRYPTED, _volume(ec2, region, "analytics-archive", encrypted=False))
 
     rds = client("rds", region)
-    analytics = _database(rds, "analytics", "postgres", StorageEncrypted=True,
-                          PubliclyAccessible=False, BackupRetentionPeriod=3, MultiAZ=False,
-                          AutoMinorVersionUpgrade=True)
+    analytics = _database(
+        rds,
+        "analytics",
+        "postgres",
+        StorageEncrypted=True,
+        PubliclyAccessible=False,
+        BackupRetentionPeriod=3,
+        MultiAZ=False,
+        AutoMinorVersionUpgrade=True,
+    )
     plant(planted, RDS_BACKUPS, analytics)
     plant(planted, RDS_MULTI_AZ, analytics)
     # A read replica's backups and redundancy are its source's: those checks do not apply.
-    rds.create_db_instance_read_replica(DBInstanceIdentifier="analytics-replica",
-                                        SourceDBInstanceIdentifier="analytics",
-                                        DBInstanceClass="db.m6g.large", PubliclyAccessible=False)
+    rds.create_db_instance_read_replica(
+        DBInstanceIdentifier="analytics-replica",
+        SourceDBInstanceIdentifier="analytics",
+        DBInstanceClass="db.m6g.large",
+        PubliclyAccessible=False,
+    )
 
 
 def seed(client: Client, regions: list[str], planted: Planted) -> None:

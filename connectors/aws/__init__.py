@@ -8,6 +8,7 @@ import pkgutil
 from collections.abc import Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from collector.model import ALL_REGIONS, CollectionError, Resource, Scope
 from connectors.aws.fetch import describe
@@ -32,7 +33,7 @@ def account_scope(session: AwsSession) -> Scope:
     sts = session.client("sts", session.settings.regions[0])
     try:
         identity = sts.get_caller_identity()
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:
         raise SourceUnreachable(f"sts:GetCallerIdentity failed: {describe(exc)}") from exc
     account = identity["Account"]
     partition = identity["Arn"].split(":")[1]
@@ -54,6 +55,6 @@ def collect(
         for region in regions:
             try:
                 yield from svc.fetch(session, scope, region)
-            except (ClientError, BotoCoreError) as exc:
+            except (ClientError, BotoCoreError, ResponseParserError) as exc:
                 yield scope.error(svc.name, region if svc.regional else ALL_REGIONS,
                                   svc.kinds, describe(exc))

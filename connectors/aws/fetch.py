@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from collector.model import FETCH_ERRORS
 
@@ -40,9 +42,24 @@ def detail(
             data[name] = None
         else:
             data.setdefault(FETCH_ERRORS, {})[name] = describe(exc)
-    except BotoCoreError as exc:
+    # An unparseable body (an HTML error page from a proxy, or an emulator's unimplemented
+    # action) is not a BotoCoreError, but it is still this one detail that failed.
+    except (BotoCoreError, ResponseParserError) as exc:
         data.setdefault(FETCH_ERRORS, {})[name] = describe(exc)
 
 
 def strip_metadata(response: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in response.items() if k != "ResponseMetadata"}
+
+
+def jsonable(value: Any) -> Any:
+    """A copy of an API response with datetimes as UTC ISO-8601 strings, so data is JSON."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return (value.astimezone(UTC) if value.tzinfo else value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

@@ -109,10 +109,11 @@ def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
     from collector.chain import verify
     from collector.ledger import load_public_key
 
+    engine = _engine(cfg)
     key_path = Path(args.public_key) if args.public_key else cfg.signing_key
     if not key_path.exists():
         raise UsageError(f"{key_path}: no signing key to verify with (give --public-key)")
-    report = verify(_engine(cfg), load_public_key(key_path))
+    report = verify(engine, load_public_key(key_path))
     for warning in report.warnings:
         print(f"warning: {warning}")
     if report.ok:

@@ -43,7 +43,8 @@ def parse_schedule(text: str) -> tuple[str, Any]:
     try:
         CronTrigger.from_crontab(text, timezone="UTC")
     except ValueError as exc:
-        raise ValueError(f"{text!r} is neither an interval (6h) nor a cron expression: {exc}")
+        raise ValueError(
+            f"{text!r} is neither an interval (6h) nor a cron expression: {exc}") from None
     return "cron", text
 
 

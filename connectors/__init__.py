@@ -18,4 +18,5 @@ def connector(kind: str) -> ModuleType:
     try:
         return importlib.import_module(KINDS[kind])
     except KeyError:
-        raise ValueError(f"unknown source kind {kind!r} (known: {', '.join(sorted(KINDS))})")
+        known = ", ".join(sorted(KINDS))
+        raise ValueError(f"unknown source kind {kind!r} (known: {known})") from None

@@ -6,15 +6,17 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Iterator
+from functools import partial
 
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from collector.model import ALL_REGIONS, CollectionError, Resource, Scope
 from connectors.aws.fetch import describe
-from connectors.aws.services import SERVICES
+from connectors.aws.services import SERVICES, Service
 from connectors.aws.session import AwsSession, CallObserver
 from connectors.aws.settings import Settings
+from connectors.streams import interleave
 
 __all__ = ["Settings", "collect"]
 
@@ -50,11 +52,18 @@ def collect(
     session = AwsSession(settings, observer)
     scope = account_scope(session)
     yield scope
-    for svc in SERVICES:
-        regions = settings.regions if svc.regional else [settings.regions[0]]
-        for region in regions:
-            try:
-                yield from svc.fetch(session, scope, region)
-            except (ClientError, BotoCoreError, ResponseParserError) as exc:
-                yield scope.error(svc.name, region if svc.regional else ALL_REGIONS,
-                                  svc.kinds, describe(exc))
+    tasks = [
+        partial(_service_items, svc, session, scope, region)
+        for svc in SERVICES
+        for region in (settings.regions if svc.regional else settings.regions[:1])
+    ]
+    yield from interleave(tasks, settings.workers)
+
+
+def _service_items(svc: Service, session: AwsSession, scope: Scope,
+                   region: str) -> Iterator[Resource | CollectionError]:
+    try:
+        yield from svc.fetch(session, scope, region)
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:
+        yield scope.error(svc.name, region if svc.regional else ALL_REGIONS, svc.kinds,
+                          describe(exc))

@@ -3,6 +3,7 @@ botocore's adaptive retries so that throttling slows us down instead of failing 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,8 @@ class AwsSession:
             base = self._assume(base, settings)
         self._session = base
         self._clients: dict[tuple[str, str], Any] = {}
+        # boto3 sessions are not thread-safe when creating clients; clients themselves are.
+        self._lock = threading.Lock()
 
     def _assume(self, base: boto3.Session, settings: Settings) -> boto3.Session:
         sts = base.client("sts", endpoint_url=settings.endpoint_url, config=self._config,
@@ -48,15 +51,19 @@ class AwsSession:
 
     def client(self, service: str, region: str) -> Any:
         key = (service, region)
-        if key not in self._clients:
-            client = self._session.client(
-                service, region_name=region, endpoint_url=self.settings.endpoint_url,
-                config=self._config,
-            )
-            if self._observer is not None:
-                client.meta.events.register("after-call", self._after_call)
-            self._clients[key] = client
-        return self._clients[key]
+        with self._lock:
+            return self._clients.get(key) or self._new_client(key)
+
+    def _new_client(self, key: tuple[str, str]) -> Any:
+        service, region = key
+        client = self._session.client(
+            service, region_name=region, endpoint_url=self.settings.endpoint_url,
+            config=self._config,
+        )
+        if self._observer is not None:
+            client.meta.events.register("after-call", self._after_call)
+        self._clients[key] = client
+        return client
 
     def _after_call(self, http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
         assert self._observer is not None

@@ -16,6 +16,7 @@ class Settings(BaseModel):
         None, description="send every call here (an emulator or a private endpoint)"
     )
     max_attempts: int = Field(10, ge=1, le=20, description="botocore adaptive retry attempts")
+    workers: int = Field(8, ge=1, le=32, description="services and regions read at once")
 
     @field_validator("regions")
     @classmethod

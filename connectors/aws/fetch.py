@@ -18,11 +18,18 @@ def error_code(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+_MESSAGE_LIMIT = 300
+
+
 def describe(exc: BaseException) -> str:
+    """One line naming the cause; an unparsed HTML or XML error page is cut short."""
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
-        return f"{err.get('Code', 'ClientError')}: {err.get('Message', '')}".rstrip(": ")
-    return f"{type(exc).__name__}: {exc}"
+        text = f"{err.get('Code', 'ClientError')}: {err.get('Message', '')}".rstrip(": ")
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    text = " ".join(text.split())
+    return text if len(text) <= _MESSAGE_LIMIT else text[:_MESSAGE_LIMIT - 3] + "..."
 
 
 def detail(

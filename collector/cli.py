@@ -88,6 +88,13 @@ def cmd_controls(cfg: Config, args: argparse.Namespace) -> int:
     for s in states:
         totals[s.status] = totals.get(s.status, 0) + 1
     print("totals: " + ", ".join(f"{k} {v}" for k, v in sorted(totals.items())))
+    failing = {c.check.id: c for s in states for c in s.checks if c.status == "fail"}
+    if failing:
+        print("\nfailing checks (resources failing / judged):")
+        for check_id, c in sorted(failing.items()):
+            judged = sum(n for k, n in c.counts.items() if k != "not_applicable")
+            print(f"  {check_id:<58} {len(c.failing)}/{judged}  "
+                  f"[{', '.join(c.check.controls)}]")
     return EXIT_OK
 
 
@@ -145,6 +152,190 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def parse_window(text: str) -> tuple[datetime | None, datetime | None]:
+    """`T1..T2` (either side may be empty); a bare date starts or ends with its whole day."""
+    first, sep, last = text.partition("..")
+    if not sep or not (first or last):
+        raise UsageError(f"--window {text!r} is not a range such as 2026-01-01..2026-03-31")
+    start = _window_bound(first, "--window start", start=True) if first else None
+    end = _window_bound(last, "--window end", start=False) if last else None
+    if start and end and start > end:
+        raise UsageError(f"--window {text!r} starts after it ends")
+    return start, end
+
+
+def parse_expiry(text: str, at: datetime) -> datetime:
+    """A duration from now (`30d`, `12h`) or an ISO 8601 instant."""
+    from collector.config import parse_duration
+
+    try:
+        return at + parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        return parse_instant(text)
+    except UsageError:
+        raise UsageError(f"--expires {text!r} is neither a duration (30d, 12h) nor an ISO 8601 "
+                         "date or date-time") from None
+
+
+def cmd_token(cfg: Config, args: argparse.Namespace) -> int:
+    from collector import tokens
+    from collector.schema import now
+
+    engine = _engine(cfg)
+    if args.token_command == "create":
+        start, end = parse_window(args.window) if args.window else (None, None)
+        expires = parse_expiry(args.expires, now()) if args.expires else None
+        name = args.name or f"{args.role}-{now():%Y%m%d%H%M%S}"
+        token, token_id = tokens.create(engine, role=args.role, name=name, window_start=start,
+                                        window_end=end, expires_at=expires)
+        window = f"{start.isoformat() if start else '-'} .. {end.isoformat() if end else '-'}"
+        print(f"token {token_id} {name!r}: role {args.role}, window {window}, expires "
+              f"{expires.isoformat() if expires else 'never'}; it is shown only now",
+              file=sys.stderr)
+        print(token)
+        return EXIT_OK
+    if args.token_command == "list":
+        rows = tokens.listing(engine)
+        if args.format == "json":
+            print(json.dumps(rows, indent=2, default=str))
+            return EXIT_OK
+        for row in rows:
+            state = "revoked" if row["revoked_at"] else "active"
+            print(f"{row['id']:<5} {row['name']:<30} {row['role']:<8} {state:<8} "
+                  f"window {row['window_start'] or '-'} .. {row['window_end'] or '-'}, "
+                  f"expires {row['expires_at'] or 'never'}")
+        return EXIT_OK
+    revoked = tokens.revoke(engine, args.token)
+    if not revoked:
+        raise UsageError(f"no active token with id or name {args.token!r}")
+    print(f"revoked {revoked} token(s)")
+    return EXIT_OK
+
+
+def _window_bound(text: str, option: str, *, start: bool) -> datetime:
+    """ISO 8601; a bare date starts (--from) or ends (--to) with its whole day."""
+    try:
+        value = parse_instant(text)
+    except UsageError:
+        raise UsageError(f"{option} {text!r} is not an ISO 8601 date or date-time") from None
+    if start and len(text) == 10:
+        value = datetime.combine(value.date(), time.min, tzinfo=UTC)
+    return value
+
+
+def cmd_snapshot(cfg: Config, args: argparse.Namespace) -> int:
+    from collector.schema import now
+    from collector.snapshot import UnknownControl, render_table, snapshot
+
+    at = parse_instant(args.at) if args.at else now()
+    try:
+        with _engine(cfg).connect() as conn:
+            snap = snapshot(conn, at, args.control, cfg.freshness_window)
+    except UnknownControl as exc:
+        raise UsageError(f"--control {exc}") from None
+    print(json.dumps(snap, indent=2) if args.format == "json" else render_table(snap))
+    return EXIT_OK
+
+
+def cmd_export(cfg: Config, args: argparse.Namespace) -> int:
+    from collector.bundle import BundleError, export_bundle
+    from collector.ledger import load_public_key, public_raw
+    from collector.snapshot import UnknownControl
+
+    start = _window_bound(args.start, "--from", start=True)
+    end = _window_bound(args.end, "--to", start=False)
+    if start >= end:
+        raise UsageError(f"--from {args.start} is not before --to {args.end}")
+    if args.format != "bundle":
+        return _export_interchange(cfg, args, start, end)
+    if not args.out:
+        raise UsageError("--out FILE.zip is required for a bundle")
+    # The configured key when there is one; else the key the database registered for the runs.
+    public_hex = None
+    if cfg.signing_key.exists():
+        try:
+            public_hex = public_raw(load_public_key(cfg.signing_key)).hex()
+        except ValueError as exc:
+            raise UsageError(f"signing_key {cfg.signing_key}: {exc}") from None
+    try:
+        summary = export_bundle(_engine(cfg), start, end, args.control, Path(args.out),
+                                public_hex, cfg.freshness_window)
+    except UnknownControl as exc:
+        raise UsageError(f"--control {exc}") from None
+    except BundleError as exc:
+        print(f"annexa: export failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{summary.path}: runs #{summary.first_seq} to #{summary.last_seq} ({summary.runs} "
+          f"runs), {summary.resources} resource versions, {summary.results} results, "
+          f"{summary.evidence_files} evidence files; signed by key {summary.key_id}")
+    return EXIT_OK
+
+
+def _export_interchange(cfg: Config, args: argparse.Namespace, start: datetime,
+                        end: datetime) -> int:
+    """OSCAL assessment-results (JSON) or OCSF Compliance Findings (JSON lines), to --out or
+    to stdout; a file appears only once complete."""
+    from collector import ocsf, oscal
+    from collector.snapshot import UnknownControl, require_controls
+
+    try:
+        only = require_controls(args.control)
+    except UnknownControl as exc:
+        raise UsageError(f"--control {exc}") from None
+    out = Path(args.out) if args.out and args.out != "-" else None
+    partial = out.with_name(out.name + ".partial") if out else None
+    fh = partial.open("w", encoding="utf-8") if partial else sys.stdout
+    try:
+        with _engine(cfg).connect() as conn:
+            if args.format == "oscal":
+                doc = oscal.assessment_results(conn, start, end, cfg.freshness_window, only)
+                json.dump(doc, fh, indent=1, ensure_ascii=False)
+                fh.write("\n")
+                result = doc["assessment-results"]["results"][0]
+                what = (f"{len(result.get('observations', []))} observations, "
+                        f"{len(result['findings'])} findings")
+            else:
+                what = f"{ocsf.write_lines(conn, start, end, fh, only)} compliance findings"
+    except BaseException:
+        if partial:
+            fh.close()
+            partial.unlink(missing_ok=True)
+        raise
+    if out and partial:
+        fh.close()
+        partial.replace(out)
+    print(f"{out or 'stdout'}: {args.format} for {start.isoformat()} .. {end.isoformat()}, "
+          f"{what}", file=sys.stderr if out is None else sys.stdout)
+    return EXIT_OK
+
+
+def cmd_verify_bundle(args: argparse.Namespace) -> int:
+    from collector.bundle_verify import verify_bundle
+    from collector.ledger import load_public_key
+
+    path = Path(args.bundle)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such bundle file")
+    expected = None
+    if args.public_key:
+        try:
+            expected = load_public_key(Path(args.public_key))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--public-key {args.public_key}: {exc}") from None
+    report = verify_bundle(path, expected)
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    if report.ok:
+        print(f"bundle intact: runs #{report.first_seq} to #{report.last_seq} ({report.runs} "
+              f"runs), {report.resources} resource versions, {report.results} results, "
+              f"{report.files} evidence files verified; signed by key {report.key_id}")
+        return EXIT_OK
+    print(f"bundle BROKEN: {report.problems[0]}")
+    return EXIT_FAILED
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from collector.demo.run import demo
 
@@ -170,6 +361,38 @@ def build_parser() -> argparse.ArgumentParser:
                                                                      required=True)
     db.add_parser("upgrade", help="apply Alembic migrations")
     sub.add_parser("run", help="the service: scheduled collections and /metrics")
+    tok = sub.add_parser("token", help="bearer tokens of the auditor API").add_subparsers(
+        dest="token_command", required=True)
+    c = tok.add_parser("create", help="make a token and print it (once)")
+    c.add_argument("--role", choices=("auditor",), required=True)
+    c.add_argument("--window", help="only this period is visible: T1..T2 (ISO 8601 dates or "
+                                    "date-times; either side may be left open)")
+    c.add_argument("--expires", help="a duration from now (30d) or an ISO 8601 instant")
+    c.add_argument("--name", help="who holds it (default: role and creation time)")
+    c = tok.add_parser("list", help="every token (never the token itself)")
+    c.add_argument("--format", choices=("table", "json"), default="table")
+    c = tok.add_parser("revoke", help="revoke a token by id or name")
+    c.add_argument("token", help="the token's id or name")
+    c = sub.add_parser("snapshot", help="the state at an instant, with its evidence digests")
+    c.add_argument("--at", help="ISO 8601 instant (a date means the end of that day, UTC; "
+                                "default: now)")
+    c.add_argument("--control", action="append", help="only this control id (repeatable)")
+    c.add_argument("--format", choices=("table", "json"), default="table")
+    c = sub.add_parser("export", help="an evidence bundle of a window, verifiable offline")
+    c.add_argument("--from", dest="start", required=True,
+                   help="window start, ISO 8601 (a date means the start of that day, UTC)")
+    c.add_argument("--to", dest="end", required=True,
+                   help="window end, ISO 8601 (a date means the end of that day, UTC)")
+    c.add_argument("--control", action="append", help="only this control id (repeatable)")
+    c.add_argument("--out", help="the file to write (FILE.zip for a bundle; for oscal and ocsf "
+                                 "stdout when omitted)")
+    c.add_argument("--format", choices=("bundle", "oscal", "ocsf"), default="bundle",
+                   help="bundle: zip with report, manifest, evidence and proofs; oscal: OSCAL "
+                        "assessment-results JSON; ocsf: OCSF Compliance Findings, JSON lines")
+    c = sub.add_parser("verify-bundle", help="verify an evidence bundle offline (no config)")
+    c.add_argument("bundle", help="the bundle's zip file")
+    c.add_argument("--public-key", help="the key you expect (PEM or 64 hex); must be the "
+                                        "bundle's key")
     c = sub.add_parser("demo", help="collect from a seeded AWS emulator into SQLite")
     c.add_argument("--once", action="store_true", help="exit after the first collection")
     c.add_argument("--db", default="annexa-demo.db", help="SQLite file (default annexa-demo.db)")
@@ -178,19 +401,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"collect": cmd_collect, "controls": cmd_controls, "verify": cmd_verify,
+            "token": cmd_token,
+            "snapshot": cmd_snapshot, "export": cmd_export,
             "run": cmd_run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose or args.command in ("run", "demo")
-                        else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s")
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.verbose or args.command in ("run", "demo"):
+        logging.getLogger("annexa").setLevel(logging.INFO)
     try:
         if args.command == "demo":
             return cmd_demo(args)
         if args.command == "checks":
             return cmd_checks(None, args)
+        if args.command == "verify-bundle":
+            return cmd_verify_bundle(args)
         cfg = configuration.load(args.config)
         load_all()
         if args.command == "db":

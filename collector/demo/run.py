@@ -3,6 +3,7 @@ collection into SQLite, the control table, then the service with metrics until C
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -24,6 +25,8 @@ def start_emulator() -> tuple[Any, str]:
         from moto.server import ThreadedMotoServer
     except ImportError:
         raise SystemExit("annexa demo needs the AWS emulator: pip install 'annexa[demo]'") from None
+    # The emulator reports actions it does not implement (and every request) through werkzeug.
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

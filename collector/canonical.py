@@ -7,6 +7,7 @@ import json
 import re
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -24,9 +25,20 @@ _PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE
 _INLINE = re.compile(r"(?i)\b(password|passwd|pwd|secret|token)=([^;&\s\"']+)")
 
 
+@lru_cache(maxsize=8192)
 def is_secret_name(name: str) -> bool:
     norm = name.lower().replace("_", "").replace("-", "")
     return norm in _SECRET_NAMES or norm.endswith(_SECRET_SUFFIXES)
+
+
+@lru_cache(maxsize=1024)
+def _is_value_field(name: str) -> bool:
+    return name.lower() == "value"
+
+
+@lru_cache(maxsize=1024)
+def _is_label_field(name: str) -> bool:
+    return name.lower() in ("key", "name")
 
 
 def _redact_string(value: str) -> str:
@@ -37,13 +49,28 @@ def _redact_string(value: str) -> str:
     return value
 
 
+def _names_a_secret(pair: dict[Any, Any]) -> bool:
+    """Tags and environment lists name their value in a sibling field:
+    {"Key": "db_password", "Value": ...}, {"Name": "API_TOKEN", "Value": ...}."""
+    return any(_is_value_field(str(k)) for k in pair) and any(
+        _is_label_field(str(k)) and isinstance(v, str) and is_secret_name(v)
+        for k, v in pair.items())
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str | list | dict) and not value)
+
+
 def redact(value: Any) -> Any:
     """A copy of `value` with secret fields replaced by a fixed marker (so digests stay stable)."""
     if isinstance(value, dict):
-        return {
-            k: (REDACTED if v not in (None, "", [], {}) and is_secret_name(str(k)) else redact(v))
-            for k, v in value.items()
-        }
+        paired = len(value) <= 4 and _names_a_secret(value)
+        out = {}
+        for k, v in value.items():
+            name = str(k)
+            secret = is_secret_name(name) or (paired and _is_value_field(name))
+            out[k] = REDACTED if secret and not _empty(v) else redact(v)
+        return out
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     if isinstance(value, str):
@@ -63,11 +90,14 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-able")
 
 
+# One encoder for the process: json.dumps with options builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                            default=_default)
+
+
 def canonical(value: Any) -> bytes:
     """Sorted keys, no whitespace, UTF-8: equal data always gives equal bytes."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default
-    ).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def sha256_hex(data: bytes) -> str:

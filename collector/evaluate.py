@@ -25,6 +25,7 @@ class Outcome:
     region: str
     verdict: Verdict
     evidence: tuple[str, ...]  # keys of the resources the verdict rests on
+    per_resource: bool = False  # the subject is the resource that was judged
 
 
 def error_subject(scope_key: str, region: str) -> str:
@@ -61,7 +62,8 @@ class Evaluator:
 
     def resource(self, res: Resource) -> Iterator[Outcome]:
         for chk in self._checks_for(res.kind):
-            yield Outcome(chk, res.key, res.kind, res.region, chk.evaluate(res.data), (res.key,))
+            yield Outcome(chk, res.key, res.kind, res.region, chk.evaluate(res.data), (res.key,),
+                          per_resource=True)
         scope = self._scopes.get(res.scope)
         if scope is not None and res.kind in self._used(scope.provider):
             self._buffered[res.scope][res.kind].append((res.key, res.data))

@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from checks.registry import REGISTRY
 from collector.canonical import canonical, redact, sha256_hex
 from collector.chain import RUNS, seal
 from collector.config import SourceConfig
@@ -62,7 +63,10 @@ def collect_source(
     *,
     stop: threading.Event | None = None,
     api_observer: ApiObserver | None = None,
+    items: Iterable[Scope | Resource | CollectionError] | None = None,
 ) -> RunOutcome:
+    """Collect `source` now and seal the run. `items` replaces the connector's stream (the
+    pipeline benchmark feeds synthetic resources through every later stage this way)."""
     recover_abandoned(engine, source.name, signer)
     started = time.monotonic()
     with engine.begin() as conn:
@@ -75,8 +79,8 @@ def collect_source(
         evaluator = Evaluator()
         digests: dict[str, str] = {}
         try:
-            module = connector(source.kind)
-            stream = module.collect(source.settings(), api_observer)
+            stream = items if items is not None else connector(source.kind).collect(
+                source.settings(), api_observer)
             for item in stream:
                 if stop is not None and stop.is_set():
                     status, message = "interrupted", "stopped by signal before the end of the run"
@@ -90,7 +94,7 @@ def collect_source(
                     evaluator.scope(item)
             if status == "complete":
                 _results(evaluator.finish(), writer, digests)
-                writer.close_unseen()
+                writer.close_unseen(set(REGISTRY))
                 if writer.errors:
                     status = "partial"
             else:
@@ -132,4 +136,5 @@ def _results(outcomes: Any, writer: RunWriter, digests: dict[str, str]) -> None:
         out: Outcome
         writer.add_result(PendingResult(
             out.check.id, out.subject, out.kind, out.region, out.verdict.status,
-            out.verdict.reason, [digests[k] for k in out.evidence if k in digests]))
+            out.verdict.reason, [digests[k] for k in out.evidence if k in digests],
+            out.per_resource))

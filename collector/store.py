@@ -21,6 +21,7 @@ RESULTS = CheckResult.__table__
 ERRORS = CollectionErrorRow.__table__
 
 _CHUNK = 500  # keys per IN (...) lookup: well under SQLite's bound-parameter limit
+_SEEN = "annexa_seen_versions"  # per-connection temporary table of unchanged open versions
 
 
 def _insert_ignore(conn: Connection, table: sa.Table, rows: list[dict]) -> None:
@@ -60,6 +61,7 @@ class PendingResult:
     status: str
     reason: str
     evidence: list[str]
+    per_resource: bool = True
 
 
 @dataclass
@@ -87,9 +89,11 @@ class RunWriter:
         self._resources: dict[str, PendingResource] = {}
         self._results: dict[tuple[str, str], PendingResult] = {}
         self._errors: list[CollectionError] = []
-        for name in ("annexa_seen_versions", "annexa_seen_results"):
-            conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
-            conn.execute(sa.text(f"CREATE TEMPORARY TABLE {name} (id BIGINT PRIMARY KEY)"))
+        # Results not about one resource (scope checks, collection errors) are few; the set of
+        # those produced tells which earlier ones to close.
+        self._other_results: set[tuple[str, str]] = set()
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS {_SEEN}"))
+        conn.execute(sa.text(f"CREATE TEMPORARY TABLE {_SEEN} (id BIGINT PRIMARY KEY)"))
         conn.commit()
 
     def add_resource(self, item: PendingResource) -> None:
@@ -100,6 +104,8 @@ class RunWriter:
 
     def add_result(self, item: PendingResult) -> None:
         self._results[(item.check_id, item.subject)] = item
+        if not item.per_resource:
+            self._other_results.add((item.check_id, item.subject))
         self.stats.results += 1
         self.stats.by_status[item.status] = self.stats.by_status.get(item.status, 0) + 1
         if len(self._results) >= self.batch * 4:
@@ -157,7 +163,7 @@ class RunWriter:
                 "source": self.source, "kind": item.kind, "key": item.key, "scope": item.scope,
                 "region": item.region, "digest": item.digest, "valid_from_run": self.run_id,
             })
-        self._mark_seen("annexa_seen_versions", unchanged)
+        self._mark_seen(unchanged)
         self._close(VERSIONS, closing)
         if inserting:
             self.conn.execute(VERSIONS.insert(), inserting)
@@ -189,16 +195,15 @@ class RunWriter:
                 "reason": item.reason, "evidence": json.dumps(evidence),
                 "result_digest": digest, "valid_from_run": self.run_id,
             })
-        self._mark_seen("annexa_seen_results", unchanged)
         self._close(RESULTS, closing)
         if inserting:
             self.conn.execute(RESULTS.insert(), inserting)
         self.stats.new_results += len(inserting)
         self.stats.closed_results += len(closing)
 
-    def _mark_seen(self, table: str, ids: list[int]) -> None:
+    def _mark_seen(self, ids: list[int]) -> None:
         if ids:
-            self.conn.execute(sa.text(f"INSERT INTO {table} (id) VALUES (:id)"),
+            self.conn.execute(sa.text(f"INSERT INTO {_SEEN} (id) VALUES (:id)"),
                               [{"id": i} for i in ids])
 
     def _close(self, table: sa.Table, ids: list[int]) -> None:
@@ -206,25 +211,35 @@ class RunWriter:
             self.conn.execute(table.update().where(table.c.id.in_(part))
                               .values(valid_to_run=self.run_id))
 
-    def close_unseen(self) -> None:
+    def close_unseen(self, registered_checks: set[str]) -> None:
         """Close what this run did not see: resources gone, and results no longer produced.
 
         What sits under a kind and region that could not be read is kept open: absence of
         evidence there is not evidence of absence."""
         self.flush()
-        for table, seen in ((VERSIONS, "annexa_seen_versions"), (RESULTS, "annexa_seen_results")):
-            cond = [
-                table.c.source == self.source,
-                table.c.valid_to_run.is_(None),
-                table.c.valid_from_run < self.run_id,
-                table.c.id.not_in(sa.select(sa.table(seen, sa.column("id")).c.id)),
-                *self._kept(table),
-            ]
-            result = self.conn.execute(table.update().where(*cond).values(valid_to_run=self.run_id))
-            if table is VERSIONS:
-                self.stats.closed_versions += result.rowcount
-            else:
-                self.stats.closed_results += result.rowcount
+        seen = sa.table(_SEEN, sa.column("id"))
+        gone = self.conn.execute(VERSIONS.update().where(
+            VERSIONS.c.source == self.source, VERSIONS.c.valid_to_run.is_(None),
+            VERSIONS.c.valid_from_run < self.run_id, VERSIONS.c.id.not_in(sa.select(seen.c.id)),
+            *self._kept(VERSIONS)).values(valid_to_run=self.run_id))
+        self.stats.closed_versions += gone.rowcount
+        # An open result whose subject has no open version is about a resource that is gone,
+        # or is a scope or error result: keep only those produced by this run.
+        has_version = sa.exists().where(VERSIONS.c.source == self.source,
+                                        VERSIONS.c.valid_to_run.is_(None),
+                                        VERSIONS.c.key == RESULTS.c.subject)
+        orphans = self.conn.execute(sa.select(RESULTS.c.id, RESULTS.c.check_id,
+                                              RESULTS.c.subject).where(
+            RESULTS.c.source == self.source, RESULTS.c.valid_to_run.is_(None),
+            RESULTS.c.valid_from_run < self.run_id, ~has_version))
+        stale = [rid for rid, check_id, subject in orphans
+                 if (check_id, subject) not in self._other_results]
+        retired = self.conn.scalars(sa.select(RESULTS.c.id).where(
+            RESULTS.c.source == self.source, RESULTS.c.valid_to_run.is_(None),
+            RESULTS.c.check_id.not_in(registered_checks)))
+        stale.extend(retired)
+        self._close(RESULTS, stale)
+        self.stats.closed_results += len(stale)
         self.conn.commit()
 
     def _kept(self, table: sa.Table) -> Iterable[sa.ColumnElement[bool]]:

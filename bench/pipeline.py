@@ -1,0 +1,73 @@
+"""The pipeline alone, without API time: synthetic resources fed straight into
+normalise -> redact -> hash -> store -> check -> seal. Prints resources per second and peak RSS
+for each size on SQLite and PostgreSQL.
+
+    python bench/pipeline.py                       # 10k, 100k and 1M on both databases
+    python bench/pipeline.py --sizes 10000 --db sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.measure import database, database_bytes, run_child  # noqa: E402
+
+
+def child(url: str, n: int, workdir: Path) -> None:
+    from bench.synthetic import resources
+    from checks.registry import load_all
+    from collector import migrate
+    from collector.config import SourceConfig
+    from collector.db import engine_for
+    from collector.ledger import load_or_create_signer
+    from collector.pipeline import collect_source
+
+    migrate.upgrade(engine_for(url, check_schema=False))
+    load_all()
+    engine = engine_for(url)
+    signer = load_or_create_signer(workdir / "bench.key")
+    source = SourceConfig(name="synthetic", kind="aws", regions=["us-east-1"])
+    started = time.monotonic()
+    out = collect_source(engine, source, signer, items=resources(n))
+    seconds = time.monotonic() - started
+    print(json.dumps({"seconds": seconds, "resources": out.stats.resources,
+                      "results": out.stats.results, "status": out.status,
+                      "new_blobs": out.stats.new_blobs, "bytes": out.stats.new_blob_bytes}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--db", nargs="+", choices=("sqlite", "postgresql"),
+                        default=["sqlite", "postgresql"])
+    parser.add_argument("--child", nargs=2, metavar=("URL", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="annexa-bench-") as tmp:
+        workdir = Path(tmp)
+        if args.child:
+            child(args.child[0], int(args.child[1]), workdir)
+            return
+        print(f"{'db':<11} {'resources':>10} {'results':>10} {'seconds':>8} {'res/s':>8} "
+              f"{'peak RSS':>9} {'db size':>9}")
+        for kind in args.db:
+            for n in args.sizes:
+                with database(kind, workdir) as url:
+                    run = run_child([__file__, "--child", url, str(n)])
+                    o = run.output
+                    assert o["status"] == "complete", o
+                    size = database_bytes(url)
+                print(f"{kind:<11} {o['resources']:>10} {o['results']:>10} {o['seconds']:>8.1f} "
+                      f"{o['resources'] / o['seconds']:>8.0f} {run.peak_rss_mb:>7.0f}MB "
+                      f"{size / 2**20:>7.0f}MB", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""What was true at one instant, with the evidence to show for it: the auditor's snapshot.
+
+A snapshot at instant T takes, per source, the last sealed run that had finished by T (the same
+run `annexa controls --at T` uses), and reports per control its status, each mapped check with
+every result valid at that run (subject, status, reason, evidence digests), the failing
+resources, and the resource versions valid at that run that the results rest on (the subjects
+of the checks and the resources named in their evidence).
+
+The cost is a fixed number of queries per source, whatever the length of the history: each
+reads the rows valid at one run through the (source, valid_from_run) and
+(source, valid_to_run) indexes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from checks.catalogue import controls as catalogue
+from checks.registry import REGISTRY, Check, load_all
+from collector.chain import RUNS
+from collector.posture import ControlState, SourceRun, control_states, latest_runs
+from collector.store import RESULTS, VERSIONS
+
+DEFAULT_FRESHNESS = timedelta(hours=48)
+
+
+class UnknownControl(ValueError):
+    """A control id that is not in the Annex A 2022 catalogue."""
+
+
+def require_controls(controls: Iterable[str] | None) -> list[str] | None:
+    """The given control ids, checked against the catalogue; None or empty means all."""
+    wanted = list(controls or [])
+    known = catalogue()
+    for control_id in wanted:
+        if control_id not in known:
+            raise UnknownControl(f"{control_id!r} is not an Annex A 2022 control id such as "
+                                 "A.8.24")
+    return wanted or None
+
+
+def checks_for(controls: list[str] | None) -> dict[str, Check]:
+    """The registered checks mapped to any of `controls` (all checks when None)."""
+    load_all()
+    return {cid: chk for cid, chk in REGISTRY.items()
+            if controls is None or set(chk.controls) & set(controls)}
+
+
+def evidence_kinds(checks: Iterable[Check]) -> set[str]:
+    """Resource kinds whose versions can be the subject or the evidence of these checks."""
+    kinds: set[str] = set()
+    for chk in checks:
+        kinds.update(chk.uses or (chk.resource_kind,))
+    return kinds
+
+
+def valid_between(table: sa.Table, source: str, first_run: int, last_run: int,
+                  *columns: sa.ColumnElement[Any],
+                  where: Iterable[sa.ColumnElement[bool]] = ()) -> sa.CompoundSelect:
+    """Rows of `source` valid at some run in [first_run, last_run], as two index-friendly
+    halves: still open, and closed after first_run (one OR of both would make most planners
+    scan the whole history)."""
+    extra = list(where)
+    still_open = sa.select(*columns).where(
+        table.c.source == source, table.c.valid_to_run.is_(None),
+        table.c.valid_from_run <= last_run, *extra)
+    closed_later = sa.select(*columns).where(
+        table.c.source == source, table.c.valid_to_run > first_run,
+        table.c.valid_from_run <= last_run, *extra)
+    return sa.union_all(still_open, closed_later)
+
+
+def valid_at(table: sa.Table, source: str, run_id: int, *columns: sa.ColumnElement[Any],
+             where: Iterable[sa.ColumnElement[bool]] = ()) -> sa.CompoundSelect:
+    """Rows of `source` valid at `run_id`."""
+    return valid_between(table, source, run_id, run_id, *columns, where=where)
+
+
+def run_records(conn: Connection, run_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    ids = list(run_ids)
+    if not ids:
+        return {}
+    rows = conn.execute(sa.select(
+        RUNS.c.id, RUNS.c.source, RUNS.c.seq, RUNS.c.status, RUNS.c.started_at,
+        RUNS.c.finished_at, RUNS.c.merkle_root, RUNS.c.chain_hash, RUNS.c.key_id)
+        .where(RUNS.c.id.in_(ids)))
+    return {r.id: {
+        "source": r.source, "run": r.id, "seq": r.seq, "status": r.status,
+        "started_at": r.started_at.isoformat(),
+        "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+        "merkle_root": r.merkle_root, "chain_hash": r.chain_hash, "key_id": r.key_id,
+    } for r in rows}
+
+
+def _results(conn: Connection, sr: SourceRun, check_ids: list[str]) -> list[dict[str, Any]]:
+    cols = (RESULTS.c.check_id, RESULTS.c.subject, RESULTS.c.region, RESULTS.c.status,
+            RESULTS.c.reason, RESULTS.c.evidence, RESULTS.c.result_digest,
+            RESULTS.c.valid_from_run)
+    query = valid_at(RESULTS, sr.source, sr.run_id, *cols,
+                     where=[RESULTS.c.check_id.in_(check_ids)])
+    return [{"check": r.check_id, "subject": r.subject, "status": r.status, "reason": r.reason,
+             "evidence": json.loads(r.evidence), "source": sr.source, "region": r.region,
+             "result_digest": r.result_digest, "since_run": r.valid_from_run}
+            for r in conn.execute(query)]
+
+
+def _versions(conn: Connection, sr: SourceRun, kinds: list[str]) -> list[dict[str, Any]]:
+    cols = (VERSIONS.c.kind, VERSIONS.c.key, VERSIONS.c.region, VERSIONS.c.digest,
+            VERSIONS.c.valid_from_run)
+    query = valid_at(VERSIONS, sr.source, sr.run_id, *cols, where=[VERSIONS.c.kind.in_(kinds)])
+    return [{"key": r.key, "kind": r.kind, "source": sr.source, "region": r.region,
+             "digest": r.digest, "since_run": r.valid_from_run}
+            for r in conn.execute(query)]
+
+
+def snapshot(conn: Connection, at: datetime, controls: Iterable[str] | None = None,
+             freshness: timedelta = DEFAULT_FRESHNESS) -> dict[str, Any]:
+    """The state as of `at` (an aware datetime), JSON-able. Raises UnknownControl."""
+    only = require_controls(controls)
+    checks = checks_for(only)
+    runs = latest_runs(conn, at)
+    states = control_states(conn, at, freshness, only)
+    results: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    versions: list[dict[str, Any]] = []
+    kinds = sorted(evidence_kinds(checks.values()))
+    for sr in runs:
+        for row in _results(conn, sr, sorted(checks)):
+            results[row["check"]].append(row)
+        versions.extend(_versions(conn, sr, kinds))
+    by_key: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    by_digest: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for version in versions:
+        by_key[(version["source"], version["key"])].append(version)
+        by_digest[(version["source"], version["digest"])].append(version)
+    records = run_records(conn, [sr.run_id for sr in runs])
+    return {
+        "at": at.isoformat(),
+        "freshness_seconds": int(freshness.total_seconds()),
+        "runs": [records[sr.run_id] for sr in sorted(runs, key=lambda r: r.source)],
+        "controls": [_control(state, results, by_key, by_digest) for state in states],
+    }
+
+
+def _control(state: ControlState, results: dict[str, list[dict[str, Any]]],
+             by_key: dict[tuple[str, str], list[dict[str, Any]]],
+             by_digest: dict[tuple[str, str], list[dict[str, Any]]]) -> dict[str, Any]:
+    out = state.as_dict()
+    evidence: dict[tuple[str, str], dict[str, Any]] = {}
+    for check in out["checks"]:
+        rows = sorted(results.get(check["id"], []), key=lambda r: (r["subject"], r["source"]))
+        check["results"] = [{k: v for k, v in r.items() if k != "check"} for r in rows]
+        for row in rows:
+            matches = list(by_key.get((row["source"], row["subject"]), []))
+            for digest in row["evidence"]:
+                matches.extend(by_digest.get((row["source"], digest), []))
+            for version in matches:
+                evidence[(version["source"], version["key"])] = version
+    out["evidence"] = sorted(evidence.values(), key=lambda v: (v["key"], v["source"]))
+    return out
+
+
+def render_table(snap: dict[str, Any]) -> str:
+    """The snapshot for a terminal: runs, then per control its checks, failures and evidence."""
+    lines = [f"Snapshot as of {snap['at']}"]
+    if not snap["runs"]:
+        lines.append("no sealed run had finished by then: nothing was known")
+    for run in snap["runs"]:
+        lines.append(f"source {run['source']}: run {run['run']} (#{run['seq']}, {run['status']},"
+                     f" finished {run['finished_at']}), chain hash {run['chain_hash']}")
+    for control in snap["controls"]:
+        lines.append("")
+        lines.append(f"{control['id']:<8} {control['status']:<15} {control['title']}")
+        for check in control["checks"]:
+            counts = ", ".join(f"{n} {s}" for s, n in check["resources"].items()) or "no results"
+            lines.append(f"  {check['status']:<15} {check['id']} ({counts})")
+            for result in check["results"]:
+                if result["status"] in ("fail", "error"):
+                    lines.append(f"    {result['status'].upper():<6} {result['subject']}: "
+                                 f"{result['reason']}")
+        for version in control["evidence"]:
+            lines.append(f"  evidence {version['digest']} {version['key']}")
+    return "\n".join(lines)

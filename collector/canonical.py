@@ -20,6 +20,12 @@ _SECRET_NAMES = frozenset({
 })
 _SECRET_SUFFIXES = ("password", "secret", "secretkey", "privatekey", "apikey", "connectionstring",
                     "sessiontoken", "accesstoken", "refreshtoken")
+# Lower-cased fragments of which any secret name or inline secret has at least one. JSON text
+# without any of them (after dropping _ and -) needs no redaction: the fast path for most data.
+_NEEDLES = tuple(sorted(
+    n for n in (_SECRET_NAMES | set(_SECRET_SUFFIXES) | {"private key", "passwd", "pwd="})
+    if not any(other != n and other in n for other in
+               (_SECRET_NAMES | set(_SECRET_SUFFIXES) | {"private key", "passwd", "pwd="}))))
 # Secrets that hide inside ordinary strings: PEM private keys and password=... pairs.
 _PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
 _INLINE = re.compile(r"(?i)\b(password|passwd|pwd|secret|token)=([^;&\s\"']+)")
@@ -55,6 +61,12 @@ def _names_a_secret(pair: dict[Any, Any]) -> bool:
     return any(_is_value_field(str(k)) for k in pair) and any(
         _is_label_field(str(k)) and isinstance(v, str) and is_secret_name(v)
         for k, v in pair.items())
+
+
+def might_hold_secrets(text: str) -> bool:
+    """False only when `text` (the data as JSON) cannot contain anything redact() would change."""
+    norm = text.lower().replace("_", "").replace("-", "")
+    return any(needle in norm for needle in _NEEDLES)
 
 
 def _empty(value: Any) -> bool:
@@ -98,6 +110,15 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 def canonical(value: Any) -> bytes:
     """Sorted keys, no whitespace, UTF-8: equal data always gives equal bytes."""
     return _ENCODER.encode(value).encode("utf-8")
+
+
+def redacted_canonical(value: Any) -> tuple[Any, bytes]:
+    """The redacted data and its canonical bytes, skipping the walk when nothing can match."""
+    text = _ENCODER.encode(value)
+    if not might_hold_secrets(text):
+        return value, text.encode("utf-8")
+    clean = redact(value)
+    return clean, canonical(clean)
 
 
 def sha256_hex(data: bytes) -> str:

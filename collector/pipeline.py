@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from checks.registry import REGISTRY
-from collector.canonical import canonical, redact, sha256_hex
+from collector.canonical import redacted_canonical, sha256_hex
 from collector.chain import RUNS, seal
 from collector.config import SourceConfig
 from collector.evaluate import Evaluator, Outcome
@@ -119,8 +119,7 @@ def collect_source(
 
 def _resource(item: Resource, writer: RunWriter, evaluator: Evaluator,
               digests: dict[str, str]) -> None:
-    data = redact(item.data)
-    body = canonical(data)
+    data, body = redacted_canonical(item.data)
     digest = sha256_hex(body)
     writer.add_resource(PendingResource(item.kind, item.key, item.scope, item.region, digest,
                                         body))

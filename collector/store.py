@@ -34,6 +34,42 @@ def _insert_ignore(conn: Connection, table: sa.Table, rows: list[dict]) -> None:
     conn.execute(insert(table).on_conflict_do_nothing(), rows)
 
 
+class _Driver:
+    """The writer's hot statements at the DBAPI level: SQLAlchemy's per-row parameter handling
+    costs more than the database does here. PostgreSQL gets COPY and = ANY(array)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.pg = conn.dialect.name == "postgresql"
+
+    def select_in(self, sql: str, fixed: tuple, values: list[str]) -> list[tuple]:
+        if not values:
+            return []
+        cursor = self.conn.connection.driver_connection.cursor()
+        if self.pg:
+            query = sql.replace("{p}", "%s").replace(" IN ({keys})", " = ANY(%s)")
+            cursor.execute(query, (*fixed, values))
+            return cursor.fetchall()
+        rows: list[tuple] = []
+        for part in _chunks(values):
+            query = sql.replace("{p}", "?").replace("{keys}", ",".join("?" * len(part)))
+            rows.extend(cursor.execute(query, (*fixed, *part)).fetchall())
+        return rows
+
+    def insert_many(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        if not rows:
+            return
+        names = ", ".join(columns)
+        if self.pg:
+            cursor = self.conn.connection.driver_connection.cursor()
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        marks = ", ".join("?" * len(columns))
+        self.conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+
 def compress(body: bytes) -> bytes:
     return zlib.compress(body, 6)
 
@@ -92,6 +128,7 @@ class RunWriter:
         # Results not about one resource (scope checks, collection errors) are few; the set of
         # those produced tells which earlier ones to close.
         self._other_results: set[tuple[str, str]] = set()
+        self._sql = _Driver(conn)
         conn.execute(sa.text(f"DROP TABLE IF EXISTS {_SEEN}"))
         conn.execute(sa.text(f"CREATE TEMPORARY TABLE {_SEEN} (id BIGINT PRIMARY KEY)"))
         conn.commit()
@@ -132,25 +169,10 @@ class RunWriter:
         self.conn.commit()
 
     def _flush_resources(self, items: list[PendingResource]) -> None:
-        digests = list({i.digest for i in items})
-        known: set[str] = set()
-        for part in _chunks(digests):
-            known.update(self.conn.scalars(sa.select(BLOBS.c.digest).where(BLOBS.c.digest.in_(part))))
-        fresh = {i.digest: i.body for i in items if i.digest not in known}
-        _insert_ignore(self.conn, BLOBS, [
-            {"digest": d, "size": len(b), "body": compress(b), "first_run": self.run_id}
-            for d, b in fresh.items()
-        ])
-        self.stats.new_blobs += len(fresh)
-        self.stats.new_blob_bytes += sum(len(b) for b in fresh.values())
-
-        open_rows: dict[str, tuple[int, str]] = {}
-        for part in _chunks([i.key for i in items]):
-            rows = self.conn.execute(
-                sa.select(VERSIONS.c.id, VERSIONS.c.key, VERSIONS.c.digest).where(
-                    VERSIONS.c.source == self.source, VERSIONS.c.valid_to_run.is_(None),
-                    VERSIONS.c.key.in_(part)))
-            open_rows.update({key: (vid, digest) for vid, key, digest in rows})
+        open_rows = {key: (vid, digest) for vid, key, digest in self._sql.select_in(
+            "SELECT id, key, digest FROM resource_versions WHERE source = {p} "
+            "AND valid_to_run IS NULL AND key IN ({keys})", (self.source,),
+            [i.key for i in items])}
         unchanged, closing, inserting = [], [], []
         for item in items:
             current = open_rows.get(item.key)
@@ -159,52 +181,55 @@ class RunWriter:
                 continue
             if current:
                 closing.append(current[0])
-            inserting.append({
-                "source": self.source, "kind": item.kind, "key": item.key, "scope": item.scope,
-                "region": item.region, "digest": item.digest, "valid_from_run": self.run_id,
-            })
-        self._mark_seen(unchanged)
-        self._close(VERSIONS, closing)
+            inserting.append((self.source, item.kind, item.key, item.scope, item.region,
+                              item.digest, self.run_id))
         if inserting:
-            self.conn.execute(VERSIONS.insert(), inserting)
+            self._store_blobs([i for i in items if i.key not in open_rows
+                               or open_rows[i.key][1] != i.digest])
+        self._sql.insert_many(_SEEN, ("id",), [(i,) for i in unchanged])
+        self._close(VERSIONS, closing)
+        self._sql.insert_many("resource_versions", (
+            "source", "kind", "key", "scope", "region", "digest", "valid_from_run"), inserting)
         self.stats.new_versions += len(inserting)
         self.stats.closed_versions += len(closing)
 
+    def _store_blobs(self, items: list[PendingResource]) -> None:
+        wanted = {i.digest: i.body for i in items}
+        known = {d for (d,) in self._sql.select_in(
+            "SELECT digest FROM blobs WHERE digest IN ({keys})", (), list(wanted))}
+        fresh = {d: b for d, b in wanted.items() if d not in known}
+        _insert_ignore(self.conn, BLOBS, [
+            {"digest": d, "size": len(b), "body": compress(b), "first_run": self.run_id}
+            for d, b in fresh.items()
+        ])
+        self.stats.new_blobs += len(fresh)
+        self.stats.new_blob_bytes += sum(len(b) for b in fresh.values())
+
     def _flush_results(self, items: list[PendingResult]) -> None:
-        open_rows: dict[tuple[str, str], tuple[int, str]] = {}
-        for part in _chunks(list({i.subject for i in items})):
-            rows = self.conn.execute(
-                sa.select(RESULTS.c.id, RESULTS.c.check_id, RESULTS.c.subject,
-                          RESULTS.c.result_digest).where(
-                    RESULTS.c.source == self.source, RESULTS.c.valid_to_run.is_(None),
-                    RESULTS.c.subject.in_(part)))
-            open_rows.update({(c, s): (rid, d) for rid, c, s, d in rows})
-        unchanged, closing, inserting = [], [], []
+        # The digest is a function of these fields, so comparing them spares hashing every
+        # unchanged result.
+        open_rows = {(c, s): (rid, st, r, e) for rid, c, s, st, r, e in self._sql.select_in(
+            "SELECT id, check_id, subject, status, reason, evidence FROM check_results "
+            "WHERE source = {p} AND valid_to_run IS NULL AND subject IN ({keys})",
+            (self.source,), list({i.subject for i in items}))}
+        closing, inserting = [], []
         for item in items:
             evidence = sorted(set(item.evidence))
-            digest = result_digest(item.check_id, item.subject, item.status, item.reason, evidence)
+            encoded = json.dumps(evidence)
             current = open_rows.get((item.check_id, item.subject))
-            if current and current[1] == digest:
-                unchanged.append(current[0])
+            if current and current[1:] == (item.status, item.reason, encoded):
                 continue
             if current:
                 closing.append(current[0])
-            inserting.append({
-                "source": self.source, "check_id": item.check_id, "subject": item.subject,
-                "kind": item.kind, "region": item.region, "status": item.status,
-                "reason": item.reason, "evidence": json.dumps(evidence),
-                "result_digest": digest, "valid_from_run": self.run_id,
-            })
+            digest = result_digest(item.check_id, item.subject, item.status, item.reason, evidence)
+            inserting.append((self.source, item.check_id, item.subject, item.kind, item.region,
+                              item.status, item.reason, encoded, digest, self.run_id))
         self._close(RESULTS, closing)
-        if inserting:
-            self.conn.execute(RESULTS.insert(), inserting)
+        self._sql.insert_many("check_results", (
+            "source", "check_id", "subject", "kind", "region", "status", "reason", "evidence",
+            "result_digest", "valid_from_run"), inserting)
         self.stats.new_results += len(inserting)
         self.stats.closed_results += len(closing)
-
-    def _mark_seen(self, ids: list[int]) -> None:
-        if ids:
-            self.conn.execute(sa.text(f"INSERT INTO {_SEEN} (id) VALUES (:id)"),
-                              [{"id": i} for i in ids])
 
     def _close(self, table: sa.Table, ids: list[int]) -> None:
         for part in _chunks(ids):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.measure import database, database_bytes, run_child  # noqa: E402
+from bench.measure import database, database_bytes, run_child
 
 
 def child(url: str, n: int, workdir: Path) -> None:

@@ -10,10 +10,17 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from checks.registry import load_all
 from collector import config as configuration
 from collector.config import Config, ConfigError
+
+if TYPE_CHECKING:  # the commands import the engine's modules lazily, to start fast
+    from sqlalchemy import Engine
+
+    from collector.ledger import Signer
+    from collector.soa import Loaded
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -53,6 +60,7 @@ def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
     if not sources:
         raise ConfigError(f"{cfg.path}: sources: no source is configured")
     engine, signer = _engine(cfg), _signer(cfg)
+    _load_configured_soa(cfg, engine, signer)
     code = EXIT_OK
     for source in sources:
         out = collect_source(engine, source, signer)
@@ -148,7 +156,113 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
 
     if not cfg.sources:
         raise ConfigError(f"{cfg.path}: sources: no source is configured")
-    Service(cfg, _engine(cfg), _signer(cfg)).serve()
+    engine, signer = _engine(cfg), _signer(cfg)
+    _load_configured_soa(cfg, engine, signer)
+    Service(cfg, engine, signer).serve()
+    return EXIT_OK
+
+
+def _load_configured_soa(cfg: Config, engine: Engine, signer: Signer) -> None:
+    """`soa:` in the configuration: loaded before collecting, so that a changed file becomes a
+    new version of the SoA (an unchanged one adds nothing)."""
+    if cfg.soa is not None:
+        _print_loaded(_load_soa(engine, signer, cfg.soa))
+
+
+def _load_soa(engine: Engine, signer: Signer, path: Path) -> Loaded:
+    from collector import soa
+
+    try:
+        return soa.load(engine, signer, path)
+    except soa.SoaError as exc:
+        raise UsageError(f"the Statement of Applicability was not loaded:\n{exc}") from None
+
+
+def _print_loaded(loaded: Loaded) -> None:
+    if loaded.run is None:
+        print(f"{loaded.path}: SoA unchanged ({loaded.entries} controls); nothing stored")
+        return
+    shown = ", ".join(loaded.changed[:10]) + (" ..." if len(loaded.changed) > 10 else "")
+    print(f"{loaded.path}: SoA loaded ({loaded.entries} controls; {len(loaded.changed)} changed:"
+          f" {shown}); run {loaded.run.run_id} sealed as #{loaded.run.seq}")
+
+
+def cmd_soa(cfg: Config, args: argparse.Namespace) -> int:
+    from collector.schema import now
+
+    engine = _engine(cfg)
+    if args.soa_command == "load":
+        path = Path(args.file) if args.file else cfg.soa
+        if path is None:
+            raise UsageError("soa load: give the SoA file, or name it as `soa:` in the "
+                             "configuration")
+        _print_loaded(_load_soa(engine, _signer(cfg), path))
+        return EXIT_OK
+    from collector import soa_report
+
+    at = parse_instant(args.at) if args.at else now()
+    with engine.connect() as conn:
+        doc = soa_report.statement(conn, at, cfg.freshness_window)
+    sys.stdout.write(soa_report.RENDERERS[args.format](doc))
+    return EXIT_OK
+
+
+def cmd_attest(cfg: Config, args: argparse.Namespace) -> int:
+    from collector import attestations
+
+    try:
+        documents = attestations.read_documents(args.file or [])
+        att, run = attestations.attest(
+            _engine(cfg), _signer(cfg), args.control, args.statement, args.owner, documents,
+            args.review_every)
+    except attestations.AttestationError as exc:
+        raise UsageError(f"attest {args.control}: {exc}; nothing was stored") from None
+    print(f"attestation {att.id} for {att.control} by {att.owner}: review due "
+          f"{att.review_due.isoformat(timespec='seconds')}; run {run.run_id} sealed as "
+          f"#{run.seq}")
+    for doc in att.documents:
+        print(f"  document {doc['name']}: sha256 {doc['digest']} ({doc['size']} bytes)")
+    return EXIT_OK
+
+
+def cmd_attestations(cfg: Config, args: argparse.Namespace) -> int:
+    from collector.config import parse_duration
+    from collector.posture import control_states
+    from collector.schema import now
+    from collector.snapshot import UnknownControl, require_controls
+
+    at = parse_instant(args.at) if args.at else now()
+    try:
+        horizon = at + parse_duration(args.due_within) if args.due_within else None
+    except ValueError as exc:
+        raise UsageError(f"--due-within: {exc}") from None
+    try:
+        require_controls(args.control)
+    except UnknownControl as exc:
+        raise UsageError(f"--control {exc}") from None
+    with _engine(cfg).connect() as conn:
+        states = control_states(conn, at, cfg.freshness_window, args.control or None)
+    rows = []
+    for state in states:
+        att = state.attestation
+        if att is None or (state.soa is not None and not state.soa.applicable):
+            continue  # none, or excluded by the SoA: no review is due
+        if horizon is not None and att.review_due > horizon:
+            continue
+        rows.append({**att.as_dict(), "current": att.current(at), "control_status": state.status,
+                     "days_left": (att.review_due - at).total_seconds() / 86400})
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    window = f", review due within {args.due_within}" if args.due_within else ""
+    print(f"attestations in force as of {at.isoformat(timespec='seconds')}{window}")
+    print(f"{'control':<8} {'review':<8} {'due':<26} {'days':>6}  {'owner':<30} id")
+    for row in rows:
+        print(f"{row['control']:<8} {'current' if row['current'] else 'OVERDUE':<8} "
+              f"{row['review_due'][:19]:<26} {row['days_left']:>6.0f}  {row['owner']:<30} "
+              f"{row['id']}")
+    print(f"{len(rows)} attestation(s); {sum(1 for r in rows if not r['current'])} overdue"
+          f" (`annexa attest CONTROL ...` records a review)")
     return EXIT_OK
 
 
@@ -188,8 +302,14 @@ def cmd_token(cfg: Config, args: argparse.Namespace) -> int:
         start, end = parse_window(args.window) if args.window else (None, None)
         expires = parse_expiry(args.expires, now()) if args.expires else None
         name = args.name or f"{args.role}-{now():%Y%m%d%H%M%S}"
-        token, token_id = tokens.create(engine, role=args.role, name=name, window_start=start,
-                                        window_end=end, expires_at=expires)
+        controls = [c.strip() for c in args.controls.split(",") if c.strip()] \
+            if args.controls else None
+        try:
+            token, token_id = tokens.create(engine, role=args.role, name=name,
+                                            window_start=start, window_end=end,
+                                            expires_at=expires, controls=controls)
+        except ValueError as exc:
+            raise UsageError(f"token create: {exc}") from None
         window = f"{start.isoformat() if start else '-'} .. {end.isoformat() if end else '-'}"
         print(f"token {token_id} {name!r}: role {args.role}, window {window}, expires "
               f"{expires.isoformat() if expires else 'never'}; it is shown only now",
@@ -205,7 +325,8 @@ def cmd_token(cfg: Config, args: argparse.Namespace) -> int:
             state = "revoked" if row["revoked_at"] else "active"
             print(f"{row['id']:<5} {row['name']:<30} {row['role']:<8} {state:<8} "
                   f"window {row['window_start'] or '-'} .. {row['window_end'] or '-'}, "
-                  f"expires {row['expires_at'] or 'never'}")
+                  f"expires {row['expires_at'] or 'never'}"
+                  + (f", controls {','.join(row['controls'])}" if row.get("controls") else ""))
         return EXIT_OK
     revoked = tokens.revoke(engine, args.token)
     if not revoked:
@@ -232,7 +353,8 @@ def cmd_snapshot(cfg: Config, args: argparse.Namespace) -> int:
     at = parse_instant(args.at) if args.at else now()
     try:
         with _engine(cfg).connect() as conn:
-            snap = snapshot(conn, at, args.control, cfg.freshness_window)
+            snap = snapshot(conn, at, args.control, cfg.freshness_window,
+                            failing_only=args.failing_only)
     except UnknownControl as exc:
         raise UsageError(f"--control {exc}") from None
     print(json.dumps(snap, indent=2) if args.format == "json" else render_table(snap))
@@ -364,7 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
     tok = sub.add_parser("token", help="bearer tokens of the auditor API").add_subparsers(
         dest="token_command", required=True)
     c = tok.add_parser("create", help="make a token and print it (once)")
-    c.add_argument("--role", choices=("auditor",), required=True)
+    c.add_argument("--role", choices=("auditor", "owner"), required=True,
+                   help="auditor: reads; owner: attests its --controls")
+    c.add_argument("--controls", help="owner tokens: the controls it may attest, A.5.1,A.5.2")
     c.add_argument("--window", help="only this period is visible: T1..T2 (ISO 8601 dates or "
                                     "date-times; either side may be left open)")
     c.add_argument("--expires", help="a duration from now (30d) or an ISO 8601 instant")
@@ -373,11 +497,34 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=("table", "json"), default="table")
     c = tok.add_parser("revoke", help="revoke a token by id or name")
     c.add_argument("token", help="the token's id or name")
+    c = sub.add_parser("soa", help="the Statement of Applicability as of an instant; "
+                                   "`soa load [FILE]` records a new version")
+    c.add_argument("--at", help="ISO 8601 instant (a date means the end of that day, UTC; "
+                                "default: now)")
+    c.add_argument("--format", choices=("csv", "html", "json"), default="csv")
+    load = c.add_subparsers(dest="soa_command").add_parser(
+        "load", help="validate the SoA file and record it if it changed")
+    load.add_argument("file", nargs="?", help="the SoA YAML (default: `soa:` of the config)")
+    c = sub.add_parser("attest", help="record a signed attestation for a manual control")
+    c.add_argument("control", help="the Annex A control id, such as A.5.1")
+    c.add_argument("--statement", required=True, help="what is in place, and how")
+    c.add_argument("--file", action="append", help="a supporting document (repeatable)")
+    c.add_argument("--owner", required=True, help="the email address of who attests")
+    c.add_argument("--review-every", default="365d",
+                   help="review period, after which the control is stale (default 365d)")
+    c = sub.add_parser("attestations", help="the attestations in force and their review dates")
+    c.add_argument("--due-within", help="only reviews due within this period (30d), or overdue")
+    c.add_argument("--at", help="ISO 8601 instant (default: now)")
+    c.add_argument("--control", action="append", help="only this control id (repeatable)")
+    c.add_argument("--format", choices=("table", "json"), default="table")
     c = sub.add_parser("snapshot", help="the state at an instant, with its evidence digests")
     c.add_argument("--at", help="ISO 8601 instant (a date means the end of that day, UTC; "
                                 "default: now)")
     c.add_argument("--control", action="append", help="only this control id (repeatable)")
     c.add_argument("--format", choices=("table", "json"), default="table")
+    c.add_argument("--failing-only", action="store_true",
+                   help="list only failing and erroring results with their evidence (counts "
+                        "still cover every result): fast on a large estate")
     c = sub.add_parser("export", help="an evidence bundle of a window, verifiable offline")
     c.add_argument("--from", dest="start", required=True,
                    help="window start, ISO 8601 (a date means the start of that day, UTC)")
@@ -401,7 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"collect": cmd_collect, "controls": cmd_controls, "verify": cmd_verify,
-            "token": cmd_token,
+            "token": cmd_token, "soa": cmd_soa, "attest": cmd_attest,
+            "attestations": cmd_attestations,
             "snapshot": cmd_snapshot, "export": cmd_export,
             "run": cmd_run}
 

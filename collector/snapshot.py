@@ -99,30 +99,46 @@ def run_records(conn: Connection, run_ids: Iterable[int]) -> dict[int, dict[str,
     } for r in rows}
 
 
-def _results(conn: Connection, sr: SourceRun, check_ids: list[str]) -> list[dict[str, Any]]:
+_NOTABLE = ("fail", "error")
+
+
+def _results(conn: Connection, sr: SourceRun, check_ids: list[str],
+             failing_only: bool) -> list[dict[str, Any]]:
     cols = (RESULTS.c.check_id, RESULTS.c.subject, RESULTS.c.region, RESULTS.c.status,
             RESULTS.c.reason, RESULTS.c.evidence, RESULTS.c.result_digest,
             RESULTS.c.valid_from_run)
-    query = valid_at(RESULTS, sr.source, sr.run_id, *cols,
-                     where=[RESULTS.c.check_id.in_(check_ids)])
+    where = [RESULTS.c.check_id.in_(check_ids)]
+    if failing_only:
+        where.append(RESULTS.c.status.in_(_NOTABLE))
+    query = valid_at(RESULTS, sr.source, sr.run_id, *cols, where=where)
     return [{"check": r.check_id, "subject": r.subject, "status": r.status, "reason": r.reason,
              "evidence": json.loads(r.evidence), "source": sr.source, "region": r.region,
              "result_digest": r.result_digest, "since_run": r.valid_from_run}
             for r in conn.execute(query)]
 
 
-def _versions(conn: Connection, sr: SourceRun, kinds: list[str]) -> list[dict[str, Any]]:
+def _versions(conn: Connection, sr: SourceRun, kinds: list[str], check_ids: list[str],
+              failing_only: bool) -> list[dict[str, Any]]:
     cols = (VERSIONS.c.kind, VERSIONS.c.key, VERSIONS.c.region, VERSIONS.c.digest,
             VERSIONS.c.valid_from_run)
-    query = valid_at(VERSIONS, sr.source, sr.run_id, *cols, where=[VERSIONS.c.kind.in_(kinds)])
+    where = [VERSIONS.c.kind.in_(kinds)]
+    if failing_only:
+        notable = valid_at(RESULTS, sr.source, sr.run_id, RESULTS.c.subject, where=[
+            RESULTS.c.check_id.in_(check_ids), RESULTS.c.status.in_(_NOTABLE)])
+        where.append(VERSIONS.c.key.in_(notable))
+    query = valid_at(VERSIONS, sr.source, sr.run_id, *cols, where=where)
     return [{"key": r.key, "kind": r.kind, "source": sr.source, "region": r.region,
              "digest": r.digest, "since_run": r.valid_from_run}
             for r in conn.execute(query)]
 
 
 def snapshot(conn: Connection, at: datetime, controls: Iterable[str] | None = None,
-             freshness: timedelta = DEFAULT_FRESHNESS) -> dict[str, Any]:
-    """The state as of `at` (an aware datetime), JSON-able. Raises UnknownControl."""
+             freshness: timedelta = DEFAULT_FRESHNESS, failing_only: bool = False
+             ) -> dict[str, Any]:
+    """The state as of `at` (an aware datetime), JSON-able. Raises UnknownControl.
+
+    With `failing_only`, results and evidence are those of failing and erroring results only;
+    counts per status still cover every result, and each run's Merkle root commits to all."""
     only = require_controls(controls)
     checks = checks_for(only)
     runs = latest_runs(conn, at)
@@ -131,9 +147,9 @@ def snapshot(conn: Connection, at: datetime, controls: Iterable[str] | None = No
     versions: list[dict[str, Any]] = []
     kinds = sorted(evidence_kinds(checks.values()))
     for sr in runs:
-        for row in _results(conn, sr, sorted(checks)):
+        for row in _results(conn, sr, sorted(checks), failing_only):
             results[row["check"]].append(row)
-        versions.extend(_versions(conn, sr, kinds))
+        versions.extend(_versions(conn, sr, kinds, sorted(checks), failing_only))
     by_key: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     by_digest: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for version in versions:
@@ -142,6 +158,7 @@ def snapshot(conn: Connection, at: datetime, controls: Iterable[str] | None = No
     records = run_records(conn, [sr.run_id for sr in runs])
     return {
         "at": at.isoformat(),
+        "failing_only": failing_only,
         "freshness_seconds": int(freshness.total_seconds()),
         "runs": [records[sr.run_id] for sr in sorted(runs, key=lambda r: r.source)],
         "controls": [_control(state, results, by_key, by_digest) for state in states],

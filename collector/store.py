@@ -129,6 +129,7 @@ class RunWriter:
         # those produced tells which earlier ones to close.
         self._other_results: set[tuple[str, str]] = set()
         self._sql = _Driver(conn)
+        self._flushes = 0
         conn.execute(sa.text(f"DROP TABLE IF EXISTS {_SEEN}"))
         conn.execute(sa.text(f"CREATE TEMPORARY TABLE {_SEEN} (id BIGINT PRIMARY KEY)"))
         conn.commit()
@@ -160,6 +161,11 @@ class RunWriter:
         return list(self._errors)
 
     def flush(self) -> None:
+        self._flushes += 1
+        if self._sql.pg and self._flushes & (self._flushes - 1) == 0:
+            # A fresh table grows faster than autovacuum re-plans it: without current
+            # statistics PostgreSQL scans whole tables for each batch's lookups.
+            self.conn.exec_driver_sql("ANALYZE resource_versions, check_results, blobs")
         if self._resources:
             self._flush_resources(list(self._resources.values()))
             self._resources.clear()

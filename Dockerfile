@@ -16,7 +16,7 @@ RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 COPY config/annexa.example.yaml /etc/annexa/annexa.yaml
 USER annexa
 WORKDIR /var/lib/annexa
-EXPOSE 9464
+EXPOSE 9464 8443
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=60s --timeout=5s CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:9464/metrics', timeout=4)" || exit 1
 ENTRYPOINT ["annexa"]

@@ -54,6 +54,27 @@ class MetricsConfig(BaseModel):
     port: int = Field(9464, ge=0, le=65535)
 
 
+class ApiConfig(BaseModel):
+    """The read-only auditor API that `annexa run` serves beside /metrics."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8443, ge=0, le=65535)
+    seal_interval: str = Field("5m", description="how often the access log is sealed")
+
+    @field_validator("seal_interval")
+    @classmethod
+    def _valid_interval(cls, value: str) -> str:
+        if parse_duration(value) < timedelta(seconds=1):
+            raise ValueError("seal_interval must be at least 1s")
+        return value
+
+    @property
+    def seal_every(self) -> timedelta:
+        return parse_duration(self.seal_interval)
+
+
 class SourceConfig(BaseModel):
     """A configured instance of a connector; its kind-specific options sit beside these."""
 
@@ -89,8 +110,11 @@ class Config(BaseModel):
     database: str = "sqlite:///annexa.db"
     signing_key: Path = Path("annexa-signing.key")
     metrics: MetricsConfig = MetricsConfig()
+    api: ApiConfig = ApiConfig()
     freshness: str = Field("48h", description="evidence older than this makes a control stale")
     sources: list[SourceConfig] = []
+    soa: Path | None = Field(None, description="Statement of Applicability (YAML), loaded into "
+                                               "the ledger by `collect` and `run`")
     path: Path | None = Field(None, exclude=True)
 
     @field_validator("freshness")
@@ -179,6 +203,8 @@ def _anchored(config: Config, path: Path) -> Config:
     updates: dict[str, Any] = {"path": path}
     if not config.signing_key.is_absolute():
         updates["signing_key"] = base / config.signing_key
+    if config.soa is not None and not config.soa.is_absolute():
+        updates["soa"] = base / config.soa
     prefix = "sqlite:///"
     db = config.database
     if db.startswith(prefix) and not db.startswith(prefix + "/") and db != "sqlite:///:memory:":

@@ -147,5 +147,43 @@ class SigningKey(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class ApiToken(Base):
+    """A bearer token of the auditor API. Only the SHA-256 of the token is stored."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    window_start: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    window_end: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Role `owner`: the JSON list of the control ids that the token may attest.
+    controls: Mapped[str | None] = mapped_column(Text)
+
+
+class ApiAccess(Base):
+    """One request to the auditor API; sealed into the ledger by the run in `sealed_run`."""
+
+    __tablename__ = "api_access_log"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id"))
+    token_name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(Text)  # path and query string
+    status: Mapped[int] = mapped_column(Integer)
+    client: Mapped[str | None] = mapped_column(String(100))
+    sealed_run: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+
+    __table_args__ = (
+        Index("ix_api_access_log_pending", "id",
+              sqlite_where=sealed_run.is_(None), postgresql_where=sealed_run.is_(None)),
+    )
+
+
 def now() -> datetime:
     return datetime.now(UTC)

@@ -20,6 +20,7 @@ def write_config(tmp_path: Path, database_url: str, moto_url: str, **source: Any
         "database": database_url,
         "signing_key": str(tmp_path / "signing.key"),
         "metrics": {"host": "127.0.0.1", "port": 0},
+        "api": {"host": "127.0.0.1", "port": 0},
         "sources": [{"name": "aws-test", "kind": "aws", "schedule": "1h", "regions": REGIONS,
                      "endpoint_url": moto_url, "max_attempts": 2, **source}],
     }

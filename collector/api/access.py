@@ -1,0 +1,97 @@
+"""ASGI middleware that identifies the caller and logs every request before answering it.
+
+The log entry is written when the response starts, before any byte of it leaves: if the entry
+cannot be written, the client gets 503 instead of the data, so nothing is served unlogged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from collector import access_log, tokens
+from collector.schema import now
+
+log = logging.getLogger("annexa.api")
+
+
+def bearer_token(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer":
+                return None
+            return token.strip() or None
+    return None
+
+
+def _target(scope: Scope) -> str:
+    path = scope.get("raw_path") or scope["path"].encode("utf-8")
+    query = scope.get("query_string") or b""
+    text = path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+    return text.replace("\x00", "%00")
+
+
+class AccessLogMiddleware:
+    def __init__(self, app: ASGIApp, engine: Engine) -> None:
+        self.app = app
+        self.engine = engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        at = now()
+        try:
+            who = await run_in_threadpool(tokens.identify, self.engine, bearer_token(scope), at)
+            problem = None
+        except tokens.TokenRefused as exc:
+            who, problem = None, str(exc)
+        state = scope.setdefault("state", {})
+        state["principal"], state["auth_problem"] = who, problem
+        client = scope.get("client")
+
+        async def write(status: int) -> None:
+            entry = access_log.Access(
+                at=at, method=scope["method"][:16], target=_target(scope), status=status,
+                client=client[0][:100] if client else None,
+                token_id=who.token_id if who else None, token_name=who.name if who else None,
+                role=who.role if who else None)
+            await run_in_threadpool(access_log.record, self.engine, entry)
+
+        started = refused = False
+
+        async def logged_send(message: Message) -> None:
+            nonlocal started, refused
+            if message["type"] == "http.response.start":
+                started = True
+                try:
+                    await write(message["status"])
+                except Exception:
+                    log.exception("could not log an API access: refusing to answer it")
+                    refused = True
+                    await _unavailable(send)
+                    return
+            if not refused:
+                await send(message)
+
+        try:
+            await self.app(scope, receive, logged_send)
+        except Exception:
+            if not started:
+                await write(500)
+            raise
+
+
+async def _unavailable(send: Send) -> None:
+    body: dict[str, Any] = {"detail": "the access could not be logged, so it is not served"}
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": 503,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})

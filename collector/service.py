@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -16,6 +17,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import start_http_server
 from sqlalchemy import Engine
 
+from collector import access_log
+from collector.api import ApiServer, create_app
+from collector.chain import VerifyReport, verify
 from collector.config import Config, SourceConfig, parse_schedule
 from collector.ledger import Signer
 from collector.metrics import Metrics
@@ -23,18 +27,27 @@ from collector.pipeline import RunOutcome, collect_source
 
 log = logging.getLogger("annexa.service")
 
+# How often the service re-verifies the whole ledger for annexa_ledger_verify_ok. A full verify
+# recomputes every digest and Merkle root, so it runs daily rather than after each collection.
+VERIFY_EVERY = timedelta(hours=24)
+
 
 class Service:
     def __init__(self, config: Config, engine: Engine, signer: Signer,
                  metrics: Metrics | None = None,
-                 on_run: Callable[[RunOutcome], None] | None = None) -> None:
+                 on_run: Callable[[RunOutcome], None] | None = None,
+                 verify_every: timedelta | None = VERIFY_EVERY) -> None:
         self.config = config
         self.engine = engine
         self.signer = signer
         self.metrics = metrics or Metrics()
         self.stop = threading.Event()
+        self.api: ApiServer | None = None
         self._on_run = on_run
-        workers = max(1, min(4, len(config.sources)))
+        self.verify_every = verify_every
+        self.metrics.watch_sources(config.sources)
+        # One worker more than collections need, so that a long ledger verify never delays one.
+        workers = max(1, min(4, len(config.sources))) + 1
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(workers)}, timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
@@ -49,6 +62,30 @@ class Service:
         if self._on_run:
             self._on_run(outcome)
         return outcome
+
+    def verify_ledger(self) -> VerifyReport:
+        started = time.monotonic()
+        report = verify(self.engine, self.signer.public)
+        self.metrics.observe_verify(report, time.monotonic() - started)
+        if report.ok:
+            log.info("ledger intact: %d runs verified", report.runs)
+        else:
+            log.error("ledger BROKEN: %s", report.problems[0])
+        return report
+
+    def seal_access_log(self) -> None:
+        runs = access_log.seal_pending(self.engine, self.signer)
+        if runs:
+            log.info("API access log sealed in run(s) %s", ", ".join(map(str, runs)))
+
+    def _start_api(self) -> ApiServer:
+        cfg = self.config.api
+        app = create_app(self.engine, self.config.freshness_window, self.signer.public_hex,
+                         self.signer)
+        api = ApiServer(app, cfg.host, cfg.port)
+        api.start()
+        log.info("auditor API on %s", api.url)
+        return api
 
     def _schedule(self, source: SourceConfig, collect_at_start: bool) -> None:
         kind, value = parse_schedule(source.schedule)
@@ -67,18 +104,37 @@ class Service:
         log.info("metrics on http://%s:%d/metrics", self.config.metrics.host,
                  server.server_port)
         self.metrics.refresh_posture(self.engine, self.config.freshness_window)
+        if self.config.api.enabled:
+            try:
+                self.api = self._start_api()
+            except Exception:
+                server.shutdown()
+                raise
+            every = int(self.config.api.seal_every.total_seconds())
+            self.scheduler.add_job(self.seal_access_log, IntervalTrigger(seconds=every,
+                                                                         timezone=UTC),
+                                   id="seal access log", name="seal the API access log")
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop.set())
         for source in self.config.sources:
             self._schedule(source, collect_at_start)
+        if self.verify_every:
+            self.scheduler.add_job(
+                self.verify_ledger, IntervalTrigger(seconds=int(self.verify_every.total_seconds()),
+                                                    timezone=UTC),
+                id="verify ledger", name="verify ledger", next_run_time=datetime.now(UTC))
         self.scheduler.start()
         try:
             while not self.stop.wait(1.0):
                 pass
         finally:
             log.info("stopping: waiting for running collections to seal")
+            if self.api:
+                self.api.stop()
             self.scheduler.shutdown(wait=True)
+            if self.api:
+                self.seal_access_log()  # the last requests, so none is left out of the ledger
             server.shutdown()
             thread.join(timeout=5)
             log.info("stopped")

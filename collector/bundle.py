@@ -32,8 +32,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine
 
+from checks.catalogue import controls as catalogue
 from checks.registry import Check
-from collector import ledger
+from collector import ledger, soa
 from collector.bundle_layout import FORMAT, MANIFEST, PUBLIC_KEY, REPORT, evidence_path
 from collector.canonical import sha256_hex
 from collector.chain import KEYS, RUNS
@@ -221,10 +222,11 @@ def _public_key(conn: Connection, runs: list[Run], public_key_hex: str | None
     return public
 
 
-def _source_rows(conn: Connection, leaves: _SourceLeaves, checks: dict[str, Check]
-                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _source_rows(conn: Connection, leaves: _SourceLeaves, checks: dict[str, Check],
+                 shown_keys: set[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """All rows of the source over its window runs, as leaves; the results of the selected
-    checks and the resource versions they name, as manifest entries."""
+    checks, the resource versions they name and those keyed in `shown_keys` (the selected
+    controls' SoA entries), as manifest entries."""
     lo, hi, source = leaves.run_ids[0], leaves.run_ids[-1], leaves.source
     results: list[dict[str, Any]] = []
     subjects: set[str] = set()
@@ -257,7 +259,8 @@ def _source_rows(conn: Connection, leaves: _SourceLeaves, checks: dict[str, Chec
     for v in conn.execute(valid_between(VERSIONS, source, lo, hi, *cols)):
         row = leaves.add(ledger.resource_leaf(v.key, v.digest), v.valid_from_run, v.valid_to_run)
         run_id = leaves.first_run(v.valid_from_run, v.valid_to_run)
-        if run_id is None or (v.key not in subjects and v.digest not in digests):
+        if run_id is None or (v.key not in subjects and v.digest not in digests
+                              and v.key not in shown_keys):
             continue
         entry = {"source": source, "kind": v.kind, "key": v.key, "region": v.region,
                  "digest": v.digest, "file": evidence_path(v.digest),
@@ -333,9 +336,12 @@ def _prepare(conn: Connection, start: datetime, end: datetime, controls: list[st
     results: list[dict[str, Any]] = []
     versions: list[dict[str, Any]] = []
     by_id = {run.id: run for run in runs}
+    # The SoA entries travel with the bundle: an exclusion is why a control with failing
+    # checks reads not_applicable, and the verifier must be able to see it.
+    soa_keys = {soa.KEY_PREFIX + c for c in (only or catalogue())}
     for source, run_ids in sorted(by_source.items()):
         leaves = _SourceLeaves(source, sorted(run_ids))
-        source_results, source_versions = _source_rows(conn, leaves, checks)
+        source_results, source_versions = _source_rows(conn, leaves, checks, soa_keys)
         leaves.prove(by_id)
         results.extend(source_results)
         versions.extend(source_versions)

@@ -27,6 +27,8 @@ from collector import ledger
 from collector.bundle_layout import FORMAT, MANIFEST, PUBLIC_KEY, REPORT, evidence_path
 from collector.canonical import sha256_hex
 from collector.report_html import RENDERER, render_report
+from collector.soa import KEY_PREFIX as SOA_KEY_PREFIX
+from collector.soa import KIND as SOA_KIND
 
 _MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
@@ -101,7 +103,7 @@ def _verify_manifest(zf: zipfile.ZipFile, names: set[str], manifest: dict[str, A
     for problem in _verify_records(manifest, report):
         yield problem
         return
-    for problem in _verify_posture(manifest):
+    for problem in _verify_posture(manifest, _exclusions(zf, manifest)):
         yield problem
         return
     if REPORT not in names:
@@ -282,9 +284,29 @@ def _state_runs(runs: list[dict[str, Any]], at: datetime) -> dict[str, int]:
     return out
 
 
-def _verify_posture(manifest: dict[str, Any]) -> Iterator[str]:
+def _exclusions(zf: zipfile.ZipFile, manifest: dict[str, Any]
+                ) -> dict[str, list[dict[str, Any]]]:
+    """Per control, the bundled SoA versions that exclude it (their files were verified)."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for version in manifest["resources"]:
+        if version["kind"] != SOA_KIND or version["file"] not in zf.namelist():
+            continue
+        if json.loads(zf.read(version["file"])).get("applicable") is False:
+            out[version["key"].removeprefix(SOA_KEY_PREFIX)].append(version)
+    return out
+
+
+def _excluded(versions: list[dict[str, Any]], state: dict[str, int]) -> bool:
+    return any(v["source"] in state and v["valid_from_run"] <= state[v["source"]]
+               and (v["valid_to_run"] is None or state[v["source"]] < v["valid_to_run"])
+               for v in versions)
+
+
+def _verify_posture(manifest: dict[str, Any],
+                    exclusions: dict[str, list[dict[str, Any]]]) -> Iterator[str]:
     """Each control is `fail` at a point exactly when a result of one of its checks fails in
-    the state of that point; the mapping of checks to controls agrees with itself."""
+    the state of that point, unless the SoA in force then excludes it (`not_applicable`); the
+    mapping of checks to controls agrees with itself."""
     mapped: dict[str, list[str]] = defaultdict(list)
     for check_id, check in manifest["checks"].items():
         for control_id in check["controls"]:
@@ -319,6 +341,12 @@ def _verify_posture(manifest: dict[str, Any]) -> Iterator[str]:
         for control in manifest["controls"]:
             fail = any(c in failing for c in control["checks"])
             stated = control["status"][i]
+            if _excluded(exclusions.get(control["id"], []), state):
+                if stated != "not_applicable":
+                    yield (f"{MANIFEST}: control {control['id']} is excluded by the SoA in force"
+                           f" at {point['at']} but stated {stated}")
+                    return
+                continue
             if fail != (stated == "fail"):
                 yield (f"{MANIFEST}: control {control['id']} is stated {stated} at {point['at']}"
                        f" but its results {'show' if fail else 'show no'} failure")

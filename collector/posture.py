@@ -1,9 +1,24 @@
 """Control posture at any instant, derived from the sealed runs and their result intervals.
 
-Rules (in order): a control with no automated check is `manual`. A control fails if any check
-mapped to it fails. Otherwise it is `unknown` if a check errored or its source's last collection
-failed, or no check has any result yet; `stale` if the newest evidence it rests on is older than
-the freshness window; `not_applicable` if every result is; else `pass`.
+Three lanes meet here, each as it stood at `at`: the automated checks (per source, the last
+sealed run finished by `at`), the Statement of Applicability and the attestations (the last
+sealed run of `annexa-soa` and of `annexa-attestations` finished by `at`).
+
+The automated lane alone (in order): a control fails if any check mapped to it fails. Otherwise
+it is `unknown` if a check errored or its source's last collection failed, or no check has any
+result yet; `stale` if the newest evidence it rests on is older than the freshness window;
+`not_applicable` if every result is; else `pass`.
+
+Combined (in order):
+1. Excluded by the SoA: `not_applicable`, whatever the checks say; never counted as failing.
+2. Neither a mapped check nor an attestation: `manual` (it needs an attestation).
+3. Checks only: the automated lane.
+4. An attestation only: `pass` while its review date lies after `at`, `stale` from then on.
+5. Both (each must hold): `fail` if the automated lane fails; else `unknown` if it is unknown;
+   else `stale` if either is stale (an overdue attestation, or old automated evidence); else
+   `pass`. Checks that are all not applicable leave the attestation to decide.
+The newest attestation of a control supersedes the older ones; `evidence_at` is the newest
+evidence of either lane.
 """
 
 from __future__ import annotations
@@ -20,7 +35,10 @@ from sqlalchemy import Connection
 from checks.catalogue import controls as catalogue
 from checks.catalogue import sort_key
 from checks.registry import REGISTRY, Check
+from collector import attestations, soa
+from collector.attestations import Attestation
 from collector.chain import RUNS
+from collector.soa import Entry as SoaEntry
 from collector.store import RESULTS
 
 
@@ -77,12 +95,20 @@ class ControlState:
     status: str
     checks: list[CheckState]
     evidence_at: datetime | None
+    soa: SoaEntry | None = None  # the control's line of the SoA in force, if it has one
+    attestation: Attestation | None = None  # the attestation in force, if any
+    attestation_current: bool | None = None  # its review date lies after the instant
 
     def as_dict(self) -> dict[str, Any]:
+        attestation = None
+        if self.attestation:
+            attestation = {**self.attestation.as_dict(), "current": self.attestation_current}
         return {
             "id": self.id, "title": self.title, "theme": self.theme, "status": self.status,
             "evidence_at": self.evidence_at.isoformat() if self.evidence_at else None,
             "checks": [c.as_dict() for c in self.checks],
+            "soa": self.soa.as_dict() if self.soa else None,
+            "attestation": attestation,
         }
 
 
@@ -147,6 +173,8 @@ def _valid_at(sr: SourceRun) -> list[sa.ColumnElement[bool]]:
 def control_states(conn: Connection, at: datetime, freshness: timedelta,
                    only: list[str] | None = None) -> list[ControlState]:
     states = check_states(conn, at)
+    statement = soa.soa_at(conn, at).entries
+    attested = attestations.latest_at(conn, at)
     by_control: dict[str, list[CheckState]] = defaultdict(list)
     for state in states.values():
         for control_id in state.check.controls:
@@ -157,9 +185,32 @@ def control_states(conn: Connection, at: datetime, freshness: timedelta,
             continue
         mapped = sorted(by_control.get(control.id, []), key=lambda s: s.check.id)
         evidence = max((s.evidence_at for s in mapped if s.evidence_at), default=None)
-        out.append(ControlState(control.id, control.title, control.theme,
-                                _derive(mapped, evidence, at, freshness), mapped, evidence))
+        entry, attestation = statement.get(control.id), attested.get(control.id)
+        current = attestation.current(at) if attestation else None
+        status = _combine(entry, current, mapped, evidence, at, freshness)
+        if attestation and (evidence is None or attestation.attested_at > evidence):
+            evidence = attestation.attested_at
+        out.append(ControlState(control.id, control.title, control.theme, status, mapped,
+                                evidence, entry, attestation, current))
     return out
+
+
+def _combine(entry: SoaEntry | None, attestation_current: bool | None,
+             mapped: list[CheckState], evidence: datetime | None, at: datetime,
+             freshness: timedelta) -> str:
+    """The rules of the module docstring, "Combined"."""
+    if entry is not None and not entry.applicable:
+        return "not_applicable"
+    automated = _derive(mapped, evidence, at, freshness)
+    if attestation_current is None:
+        return automated
+    attested = "pass" if attestation_current else "stale"
+    if automated in ("manual", "not_applicable"):
+        return attested
+    for status in ("fail", "unknown", "stale"):
+        if status in (automated, attested):
+            return status
+    return "pass"
 
 
 def _derive(mapped: list[CheckState], evidence: datetime | None, at: datetime,

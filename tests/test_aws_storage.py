@@ -137,22 +137,153 @@ def test_log_buckets_are_not_asked_to_log_themselves(seeded) -> None:
 
 def test_calls_grow_with_buckets_and_trails_not_with_checks(seeded) -> None:
     _, items, calls = seeded
-    buckets = sum(1 for r in _mine(items) if r.kind == "aws.s3.bucket")
+    buckets = [r for r in _mine(items) if r.kind == "aws.s3.bucket"]
+    # AWS Config records every type in the home region (the sample's second region has a
+    # recorder that never started): home buckets are read from Config, one call per 100.
+    from_config = [b for b in buckets if "aws_config" in b.data]
+    direct = [b for b in buckets if "aws_config" not in b.data]
+    assert {b.region for b in from_config} == {REGIONS[0]}
+    assert {b.region for b in direct} == {REGIONS[1]}
+    assert calls[("config", "BatchGetResourceConfig")] == 1
     # moto's ListBuckets omits BucketRegion: one listing per collected region replaces
     # GetBucketLocation for every bucket in those regions.
     assert calls[("s3", "ListBuckets")] == 1 + len(REGIONS)
     assert calls[("s3", "GetBucketLocation")] == 0
     assert calls[("s3control", "GetPublicAccessBlock")] == 2  # account resource + bucket context
-    for operation in ("GetBucketEncryption", "GetPublicAccessBlock", "GetBucketVersioning",
-                      "GetBucketLogging", "GetBucketPolicy"):
-        assert calls[("s3", operation)] == buckets, operation
+    for operation in ("GetBucketLogging", "GetBucketPolicy"):
+        assert calls[("s3", operation)] == len(direct), operation
+    # moto's configuration items lack encryption and versioning (AWS's hold them), and hold a
+    # public access block only where one is set: those settings are read directly.
+    for operation in ("GetBucketEncryption", "GetBucketVersioning"):
+        assert calls[("s3", operation)] == len(buckets), operation
+    unblocked_home = [b for b in from_config if b.data["public_access_block"] is None]
+    assert unblocked_home, "the sample has a home bucket without its own block"
+    assert calls[("s3", "GetPublicAccessBlock")] == len(direct) + len(unblocked_home)
     assert calls[("cloudtrail", "DescribeTrails")] == len(REGIONS)
     assert calls[("cloudtrail", "GetTrailStatus")] == 2
     assert calls[("cloudtrail", "GetEventSelectors")] == 2
-    assert calls[("config", "DescribeConfigurationRecorders")] == len(REGIONS)
-    assert calls[("config", "DescribeConfigurationRecorderStatus")] == len(REGIONS)
+    # Read by the Config service and again by S3 to decide where Config can be used.
+    assert calls[("config", "DescribeConfigurationRecorders")] == 2 * len(REGIONS)
+    assert calls[("config", "DescribeConfigurationRecorderStatus")] == 2 * len(REGIONS)
     assert calls[("guardduty", "ListDetectors")] == len(REGIONS)
     assert calls[("guardduty", "GetDetector")] == 1
+
+
+def _bucket_data(items: list[Any]) -> dict[str, dict[str, Any]]:
+    return {r.key: {k: v for k, v in r.data.items() if k != "aws_config"}
+            for r in _mine(items) if r.kind == "aws.s3.bucket"}
+
+
+def test_buckets_read_from_config_carry_the_same_evidence_as_read_directly(
+    seeded, moto_url: str
+) -> None:
+    _, through_config, _ = seeded
+    config = boto3.client("config", region_name=REGIONS[0], endpoint_url=moto_url)
+    config.stop_configuration_recorder(ConfigurationRecorderName="default")
+    directly, calls = _collect(moto_url)
+    assert calls[("config", "BatchGetResourceConfig")] == 0
+    assert not any("aws_config" in r.data for r in _mine(directly))
+    assert _bucket_data(through_config) == _bucket_data(directly)
+    home = [r for r in _mine(through_config) if r.kind == "aws.s3.bucket"
+            and r.region == REGIONS[0]]
+    for bucket in home:
+        # moto's items hold logging and policy always, a public access block where one is set.
+        fields = {"logging", "policy"}
+        if bucket.data["public_access_block"] is not None:
+            fields.add("public_access_block")
+        assert bucket.data["aws_config"]["fields"] == sorted(fields), bucket.key
+        assert bucket.data["aws_config"]["capture_time"]
+
+
+def test_config_excluding_buckets_is_not_used_for_them(moto_url: str) -> None:
+    planted: dict[str, set[str]] = {}
+    seed_storage.seed(_client(moto_url), REGIONS, planted)
+    config = boto3.client("config", region_name=REGIONS[0], endpoint_url=moto_url)
+    recorder = config.describe_configuration_recorders()["ConfigurationRecorders"][0]
+    recorder["recordingGroup"] = {
+        "allSupported": False, "includeGlobalResourceTypes": False,
+        "recordingStrategy": {"useOnly": "EXCLUSION_BY_RESOURCE_TYPES"},
+        "exclusionByResourceTypes": {"resourceTypes": ["AWS::S3::Bucket"]}}
+    config.put_configuration_recorder(ConfigurationRecorder=recorder)
+    items, calls = _collect(moto_url)
+    assert calls[("config", "BatchGetResourceConfig")] == 0
+    assert not any("aws_config" in r.data for r in _mine(items))
+
+
+# A configuration item as AWS Config returns it (supplementary values are JSON strings).
+AWS_ITEM = {
+    "resourceId": "acme-reports", "configurationItemStatus": "OK",
+    "configurationItemCaptureTime": "2026-03-30T08:15:00+00:00",
+    "supplementaryConfiguration": {
+        "AccessControlList": json.dumps(json.dumps({"grantList": []})),
+        "BucketLoggingConfiguration": json.dumps({"destinationBucketName": "acme-logs",
+                                                  "logFilePrefix": "reports/"}),
+        "BucketPolicy": json.dumps({"policyText": json.dumps(
+            {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}]})}),
+        "BucketVersioningConfiguration": json.dumps({"status": "Suspended",
+                                                     "isMfaDeleteEnabled": None}),
+        "PublicAccessBlockConfiguration": json.dumps({
+            "blockPublicAcls": True, "ignorePublicAcls": True, "blockPublicPolicy": False,
+            "restrictPublicBuckets": False}),
+        "ServerSideEncryptionConfiguration": json.dumps({"rules": [{
+            "applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms",
+                                                   "kmsMasterKeyID": "arn:aws:kms:k"},
+            "bucketKeyEnabled": True}]}),
+    },
+}
+
+
+def test_an_aws_config_item_normalises_to_the_direct_calls_shapes() -> None:
+    from connectors.aws import s3_via_config
+
+    assert s3_via_config.settings(AWS_ITEM) == {
+        "encryption": {"Rules": [{"ApplyServerSideEncryptionByDefault": {
+            "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "arn:aws:kms:k"},
+            "BucketKeyEnabled": True}]},
+        "logging": {"TargetBucket": "acme-logs", "TargetPrefix": "reports/"},
+        "policy": {"Statement": [{"Effect": "Allow", "Principal": "*",
+                                  "Action": "s3:GetObject"}]},
+        "versioning": {"Status": "Suspended"},
+        "public_access_block": {"BlockPublicAcls": True, "IgnorePublicAcls": True,
+                                "BlockPublicPolicy": False, "RestrictPublicBuckets": False},
+    }
+    off = {"supplementaryConfiguration": {
+        "BucketLoggingConfiguration": json.dumps({"destinationBucketName": None,
+                                                  "logFilePrefix": None}),
+        "BucketPolicy": json.dumps({"policyText": None}),
+        "BucketVersioningConfiguration": json.dumps({"status": "Off",
+                                                     "isMfaDeleteEnabled": None}),
+        "ServerSideEncryptionConfiguration": json.dumps({"rules": []}),
+        "BucketAccelerateConfiguration": json.dumps({"status": None})}}
+    assert s3_via_config.settings(off) == {"encryption": None, "logging": None, "policy": None,
+                                           "versioning": {}}
+    # A setting that does not parse is left to the direct call, never guessed.
+    broken = {"supplementaryConfiguration": {"BucketPolicy": "{not json"}}
+    assert s3_via_config.settings(broken) == {}
+
+
+@pytest.mark.parametrize(("recorder", "used"), [
+    ({}, True),
+    ({"recordingGroup": {"allSupported": True}}, True),
+    ({"recordingGroup": {"allSupported": False, "resourceTypes": ["AWS::S3::Bucket"]}}, True),
+    ({"recordingGroup": {"allSupported": False, "resourceTypes": ["AWS::EC2::Volume"]}}, False),
+    ({"recordingGroup": {"allSupported": False,
+                         "recordingStrategy": {"useOnly": "EXCLUSION_BY_RESOURCE_TYPES"},
+                         "exclusionByResourceTypes": {"resourceTypes": ["AWS::EC2::Volume"]}}},
+     True),
+    ({"recordingMode": {"recordingFrequency": "DAILY"}}, False),
+    ({"recordingMode": {"recordingFrequency": "DAILY", "recordingModeOverrides": [
+        {"resourceTypes": ["AWS::S3::Bucket"], "recordingFrequency": "CONTINUOUS"}]}}, True),
+    ({"recordingMode": {"recordingFrequency": "CONTINUOUS", "recordingModeOverrides": [
+        {"resourceTypes": ["AWS::S3::Bucket"], "recordingFrequency": "DAILY"}]}}, False),
+])
+def test_config_is_used_only_where_it_records_buckets_as_they_change(
+    recorder: dict[str, Any], used: bool
+) -> None:
+    from connectors.aws import s3_via_config
+
+    assert (s3_via_config.covers_buckets(recorder)
+            and s3_via_config.continuous(recorder)) is used
 
 
 def test_account_block_protects_every_bucket_and_saves_their_block_calls(

@@ -89,7 +89,9 @@ def test_checks_command_lists_every_check_with_its_mappings(capsys):
         assert row["id"].startswith(row["resource_kind"].split(".")[0] + ".")
 
 
-def test_demo_once_collects_and_prints_the_control_table(tmp_path, capsys):
+def test_demo_once_collects_and_prints_the_control_table(tmp_path, capsys, moto_url):
+    # moto keeps one state per process: the demo's emulator sees what the session server holds,
+    # so this starts from the state that the moto_url fixture has just reset.
     db = tmp_path / "demo.db"
     assert main(["demo", "--once", "--db", str(db)]) == 0
     out = capsys.readouterr().out

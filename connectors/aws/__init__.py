@@ -52,11 +52,14 @@ def collect(
     session = AwsSession(settings, observer)
     scope = account_scope(session)
     yield scope
-    tasks = [
-        partial(_service_items, svc, session, scope, region)
-        for svc in SERVICES
-        for region in (settings.regions if svc.regional else settings.regions[:1])
-    ]
+    reads = [(svc, region) for svc in SERVICES
+             for region in (settings.regions if svc.regional else settings.regions[:1])]
+    # Clients made one after another, before any response is parsed, pack their service models
+    # together in memory: made as each task starts, they interleave with short-lived responses
+    # and the process keeps about 13 MB more at its peak (bench/aws_scale.py, N=1000).
+    for svc, region in reads:
+        session.client(svc.name, region)
+    tasks = [partial(_service_items, svc, session, scope, region) for svc, region in reads]
     yield from interleave(tasks, settings.workers)
 
 

@@ -54,3 +54,27 @@ def emulator_client(moto_url: str):  # type: ignore[no-untyped-def]
     def client(service: str, region: str) -> Any:
         return boto3.client(service, region_name=region, endpoint_url=moto_url)
     return client
+
+
+def assert_failures_are_planted(planted: dict[str, set[str]], items: list[Any],
+                                checks: set[str], fail_only: frozenset[str] = frozenset()
+                                ) -> None:
+    """Each of `checks` fails on exactly its planted keys, and (unless in `fail_only`, whose
+    seeds have no good resource) passes at least one; nothing could not be collected or
+    judged."""
+    from checks.registry import load_all
+    from collector.evaluate import evaluate_all
+    from collector.model import CollectionError
+
+    assert not [i for i in items if isinstance(i, CollectionError)]
+    load_all()
+    outcomes = [o for o in evaluate_all(items) if o.check.id in checks]
+    assert not [o for o in outcomes if o.verdict.status == "error"]
+    for check_id in sorted(checks):
+        failing = {o.subject for o in outcomes
+                   if o.check.id == check_id and o.verdict.status == "fail"}
+        assert failing == planted.get(check_id, set()), check_id
+        if check_id not in fail_only:
+            assert any(o.check.id == check_id and o.verdict.status == "pass"
+                       for o in outcomes), (
+                f"{check_id} passes nothing: good resources are not recognised")

@@ -14,8 +14,9 @@ from checks.registry import REGISTRY, ScopeView, load_all
 from collector.demo import seed_storage
 from collector.demo.seed import ACCOUNT
 from collector.evaluate import Outcome, evaluate_all
-from collector.model import CollectionError, Resource
+from collector.model import Resource
 from connectors.aws import Settings
+from tests.helpers import assert_failures_are_planted
 
 REGIONS = ["us-east-1", "eu-west-1"]
 KINDS = {
@@ -93,18 +94,7 @@ def test_every_check_is_registered() -> None:
 
 def test_failures_are_exactly_the_planted_ones(seeded) -> None:
     planted, items, _ = seeded
-    assert not [i for i in items if isinstance(i, CollectionError)]
-    outcomes = _outcomes(items)
-    assert not [o for o in outcomes if o.verdict.status == "error"]
-    for check_id in sorted(CHECKS):
-        failing = {
-            o.subject for o in outcomes if o.check.id == check_id and o.verdict.status == "fail"
-        }
-        assert failing == planted.get(check_id, set()), check_id
-        if check_id not in FAIL_ONLY:
-            assert any(o.check.id == check_id and o.verdict.status == "pass" for o in outcomes), (
-                f"{check_id} passes nothing: good resources are not recognised"
-            )
+    assert_failures_are_planted(planted, items, CHECKS, frozenset(FAIL_ONLY))
 
 
 def test_resources_are_keyed_by_arn_json_and_in_their_own_region(seeded) -> None:

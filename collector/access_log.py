@@ -18,12 +18,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from collector.canonical import canonical, sha256_hex
-from collector.chain import RUNS, seal
+from collector import manual_ledger
+from collector.canonical import canonical
 from collector.ledger import Signer
+from collector.manual_ledger import Item
 from collector.pipeline import recover_abandoned
-from collector.schema import ApiAccess, now
-from collector.store import PendingResource, RunWriter
+from collector.schema import ApiAccess
 
 ACCESS = ApiAccess.__table__
 SOURCE = "annexa-access-log"
@@ -79,23 +79,13 @@ def _seal_batch(engine: Engine, signer: Signer) -> int | None:
                             .order_by(ACCESS.c.id).limit(_BATCH)).all()
     if not rows:
         return None
-    with engine.begin() as conn:
-        run_id = conn.execute(RUNS.insert().values(
-            source=SOURCE, kind="annexa", started_at=now(), status="running", resources=0,
-            results=0, errors=0)).inserted_primary_key[0]
-    with engine.connect() as conn:
-        writer = RunWriter(conn, run_id, SOURCE)
-        for row in rows:
-            body = canonical(entry(row))
-            writer.add_resource(PendingResource(KIND, f"annexa:access:{row.id}", "annexa",
-                                                "global", sha256_hex(body), body))
-        # Closes the previous run's entries, so that each run seals only its own (the source
-        # has no checks, hence no registered check ids).
-        writer.close_unseen(registered_checks=set())
-        conn.execute(RUNS.update().where(RUNS.c.id == run_id).values(
-            status="complete", finished_at=now(), resources=writer.stats.resources))
-        conn.commit()
-    seal(engine, run_id, signer)
+    # Replacing the source's state closes the previous run's entries, so that each run
+    # seals only its own.
+    written = manual_ledger.write_run(
+        engine, signer, SOURCE,
+        (Item(KIND, f"annexa:access:{row.id}", canonical(entry(row))) for row in rows),
+        replace=True)
+    run_id = written.run.run_id
     ids = [r.id for r in rows]
     with engine.begin() as conn:
         for i in range(0, len(ids), 500):  # well under SQLite's bound-parameter limit

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
+from _json import make_encoder
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
+from itertools import islice
+from json.encoder import encode_basestring
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -74,17 +76,24 @@ def _empty(value: Any) -> bool:
 
 
 def redact(value: Any) -> Any:
-    """A copy of `value` with secret fields replaced by a fixed marker (so digests stay stable)."""
+    """`value` with secret fields replaced by a fixed marker (so digests stay stable). Parts
+    with nothing to redact are returned as they are, not copied: callers can tell by identity
+    whether anything changed."""
     if isinstance(value, dict):
         paired = len(value) <= 4 and _names_a_secret(value)
-        out = {}
-        for k, v in value.items():
+        out: dict[Any, Any] | None = None
+        for i, (k, v) in enumerate(value.items()):
             name = str(k)
             secret = is_secret_name(name) or (paired and _is_value_field(name))
-            out[k] = REDACTED if secret and not _empty(v) else redact(v)
-        return out
+            new = REDACTED if secret and not _empty(v) else redact(v)
+            if out is None and new is not v:
+                out = dict(islice(value.items(), i))
+            if out is not None:
+                out[k] = new
+        return value if out is None else out
     if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
+        items = [redact(v) for v in value]
+        return value if all(new is old for new, old in zip(items, value, strict=True)) else items
     if isinstance(value, str):
         return _redact_string(value)
     return value
@@ -102,23 +111,28 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-able")
 
 
-# One encoder for the process: json.dumps with options builds a new encoder on every call.
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                            default=_default)
+# The C encoder that json.JSONEncoder.encode() builds anew on every call, built once: it runs
+# on every resource of every collection. No circular-reference markers: evidence is a tree.
+_ENCODE = make_encoder(None, _default, encode_basestring, None, ":", ",", True, False, True)
+
+
+def _encode(value: Any) -> str:
+    return "".join(_ENCODE(value, 0))
 
 
 def canonical(value: Any) -> bytes:
     """Sorted keys, no whitespace, UTF-8: equal data always gives equal bytes."""
-    return _ENCODER.encode(value).encode("utf-8")
+    return _encode(value).encode("utf-8")
 
 
 def redacted_canonical(value: Any) -> tuple[Any, bytes]:
     """The redacted data and its canonical bytes, skipping the walk when nothing can match."""
-    text = _ENCODER.encode(value)
-    if not might_hold_secrets(text):
-        return value, text.encode("utf-8")
-    clean = redact(value)
-    return clean, canonical(clean)
+    text = _encode(value)
+    if might_hold_secrets(text):
+        clean = redact(value)
+        if clean is not value:
+            return clean, canonical(clean)
+    return value, text.encode("utf-8")
 
 
 def sha256_hex(data: bytes) -> str:

@@ -24,16 +24,6 @@ _CHUNK = 500  # keys per IN (...) lookup: well under SQLite's bound-parameter li
 _SEEN = "annexa_seen_versions"  # per-connection temporary table of unchanged open versions
 
 
-def _insert_ignore(conn: Connection, table: sa.Table, rows: list[dict]) -> None:
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    conn.execute(insert(table).on_conflict_do_nothing(), rows)
-
-
 class _Driver:
     """The writer's hot statements at the DBAPI level: SQLAlchemy's per-row parameter handling
     costs more than the database does here. PostgreSQL gets COPY and = ANY(array)."""
@@ -42,18 +32,25 @@ class _Driver:
         self.conn = conn
         self.pg = conn.dialect.name == "postgresql"
 
-    def select_in(self, sql: str, fixed: tuple, values: list[str]) -> list[tuple]:
+    def select_in(self, sql: str, fixed: tuple, values: list[str],
+                  index: str = "") -> list[tuple]:
+        """`sql` with {p} for each fixed parameter, {keys} for `values`, and {index} after the
+        table name for SQLite's index hint."""
         if not values:
             return []
         cursor = self.conn.connection.driver_connection.cursor()
         if self.pg:
             query = sql.replace("{p}", "%s").replace(" IN ({keys})", " = ANY(%s)")
-            cursor.execute(query, (*fixed, values))
+            cursor.execute(query.replace("{index}", ""), (*fixed, values))
             return cursor.fetchall()
+        # Without statistics SQLite picks the (source, valid_to_run) index for "open rows with
+        # these keys", which reads every open row of the source: one batch's lookup would grow
+        # with the estate. The partial index of open rows by key is the right one.
+        hint = f" INDEXED BY {index}" if index else ""
         rows: list[tuple] = []
         for part in _chunks(values):
             query = sql.replace("{p}", "?").replace("{keys}", ",".join("?" * len(part)))
-            rows.extend(cursor.execute(query, (*fixed, *part)).fetchall())
+            rows.extend(cursor.execute(query.replace("{index}", hint), (*fixed, *part)).fetchall())
         return rows
 
     def insert_many(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
@@ -68,6 +65,25 @@ class _Driver:
             return
         marks = ", ".join("?" * len(columns))
         self.conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+    def insert_new(self, table: str, columns: tuple[str, ...], key: str,
+                   rows: list[tuple]) -> None:
+        """Insert rows, skipping those whose `key` another writer stored meanwhile."""
+        if not rows:
+            return
+        names = ", ".join(columns)
+        marks = ", ".join(("%s" if self.pg else "?",) * len(columns))
+        sql = f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT ({key}) DO NOTHING"
+        if self.pg:
+            self.conn.connection.driver_connection.cursor().executemany(sql, rows)
+        else:
+            self.conn.exec_driver_sql(sql, rows)
+
+
+def evidence_json(digests: list[str]) -> str:
+    """The stored form of a result's evidence, json.dumps() of its sorted hex digests, built
+    directly: it is made for every result of every run."""
+    return '["' + '", "'.join(digests) + '"]' if digests else "[]"
 
 
 def compress(body: bytes) -> bytes:
@@ -176,9 +192,9 @@ class RunWriter:
 
     def _flush_resources(self, items: list[PendingResource]) -> None:
         open_rows = {key: (vid, digest) for vid, key, digest in self._sql.select_in(
-            "SELECT id, key, digest FROM resource_versions WHERE source = {p} "
+            "SELECT id, key, digest FROM resource_versions{index} WHERE source = {p} "
             "AND valid_to_run IS NULL AND key IN ({keys})", (self.source,),
-            [i.key for i in items])}
+            [i.key for i in items], "ix_resource_versions_open")}
         unchanged, closing, inserting = [], [], []
         for item in items:
             current = open_rows.get(item.key)
@@ -204,10 +220,8 @@ class RunWriter:
         known = {d for (d,) in self._sql.select_in(
             "SELECT digest FROM blobs WHERE digest IN ({keys})", (), list(wanted))}
         fresh = {d: b for d, b in wanted.items() if d not in known}
-        _insert_ignore(self.conn, BLOBS, [
-            {"digest": d, "size": len(b), "body": compress(b), "first_run": self.run_id}
-            for d, b in fresh.items()
-        ])
+        self._sql.insert_new("blobs", ("digest", "size", "body", "first_run"), "digest", [
+            (d, len(b), compress(b), self.run_id) for d, b in fresh.items()])
         self.stats.new_blobs += len(fresh)
         self.stats.new_blob_bytes += sum(len(b) for b in fresh.values())
 
@@ -215,13 +229,13 @@ class RunWriter:
         # The digest is a function of these fields, so comparing them spares hashing every
         # unchanged result.
         open_rows = {(c, s): (rid, st, r, e) for rid, c, s, st, r, e in self._sql.select_in(
-            "SELECT id, check_id, subject, status, reason, evidence FROM check_results "
+            "SELECT id, check_id, subject, status, reason, evidence FROM check_results{index} "
             "WHERE source = {p} AND valid_to_run IS NULL AND subject IN ({keys})",
-            (self.source,), list({i.subject for i in items}))}
+            (self.source,), list({i.subject for i in items}), "ix_check_results_open")}
         closing, inserting = [], []
         for item in items:
             evidence = sorted(set(item.evidence))
-            encoded = json.dumps(evidence)
+            encoded = evidence_json(evidence)
             current = open_rows.get((item.check_id, item.subject))
             if current and current[1:] == (item.status, item.reason, encoded):
                 continue

@@ -126,3 +126,32 @@ def test_other_key_is_refused(history, tmp_path, capsys):
     code, out, _ = annexa(capsys, history, "verify", "--public-key", str(other))
     assert code == 1
     assert "not by the expected key" in out
+
+
+@pytest.mark.parametrize("text", ["plain", "", 'quote " and \\ backslash', "tab\tnew\nline\x01",
+                                  "café ✓ 𝄞", "\u2028\u2029", "</script>"])
+def test_leaf_and_digest_encodings_are_the_canonical_json_of_their_fields(text):
+    """The hashed bytes are defined as canonical JSON (what an offline verifier recomputes):
+    the fast encodings must give exactly those bytes for any string."""
+    import hashlib
+
+    from collector import ledger
+    from collector.canonical import canonical, sha256_hex
+
+    assert ledger.resource_leaf(text, "d") == hashlib.sha256(
+        b"\x00" + canonical(["resource", text, "d"])).digest()
+    assert ledger.result_leaf("c", text, "d") == hashlib.sha256(
+        b"\x00" + canonical(["result", "c", text, "d"])).digest()
+    for evidence in ([], [text], ["a", text]):
+        assert ledger.result_digest("c", text, "fail", text, evidence) == sha256_hex(
+            canonical(["c", text, "fail", text, evidence]))
+
+
+def test_stored_evidence_is_the_json_of_its_digests():
+    import json
+
+    from collector.canonical import sha256_hex
+    from collector.store import evidence_json
+
+    for digests in ([], [sha256_hex(b"a")], sorted(sha256_hex(bytes([i])) for i in range(3))):
+        assert evidence_json(digests) == json.dumps(digests)

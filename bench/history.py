@@ -14,6 +14,7 @@ nothing on it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import statistics
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 import zlib
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,6 +48,8 @@ def build(url: str, resources: int, days: int, churn: float) -> dict[str, int]:
     checks = {m: resource_checks(m(0, "us-east-1", 0).kind) for m in MAKERS}
     period = int(1 / churn)
     counts = {"versions": 0, "results": 0, "blobs": 0}
+    status_of: dict[tuple[str, str], str] = {}
+    tally: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         cur = raw.cursor()
@@ -70,6 +74,11 @@ def build(url: str, resources: int, days: int, churn: float) -> dict[str, int]:
                 keys.append(res.key)
                 for chk in checks[MAKERS[i % len(MAKERS)]]:
                     verdict = chk.evaluate(res.data)
+                    was = status_of.get((chk.id, res.key))
+                    if was is not None:
+                        tally[chk.id][was] -= 1
+                    tally[chk.id][verdict.status] += 1
+                    status_of[(chk.id, res.key)] = verdict.status
                     evidence = [digest]
                     results.append((SOURCE, chk.id, res.key, res.kind, res.region,
                                     verdict.status, verdict.reason, json.dumps(evidence),
@@ -91,6 +100,12 @@ def build(url: str, resources: int, days: int, churn: float) -> dict[str, int]:
                           "reason, evidence, result_digest, valid_from_run) FROM STDIN") as copy:
                 for row in results:
                     copy.write_row(row)
+            # What the seal writes: the run's results counted per check and status.
+            summary = {c: {st: n for st, n in sorted(t.items()) if n} for c, t in tally.items()}
+            cur.execute("UPDATE runs SET result_counts = %s WHERE id = %s",
+                        (json.dumps(summary, sort_keys=True), day))
+            if day == 1:
+                cur.execute("ANALYZE")  # the daily updates find open rows by key, not by scan
             raw.commit()
             counts["versions"] += len(versions)
             counts["results"] += len(results)
@@ -100,6 +115,17 @@ def build(url: str, resources: int, days: int, churn: float) -> dict[str, int]:
         raw.commit()
     engine.dispose()
     return counts
+
+
+def _has_history(url: str) -> bool:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as conn:
+        built = sa.inspect(conn).has_table("runs") and bool(
+            conn.scalar(sa.text("SELECT count(*) FROM runs")))
+    engine.dispose()
+    return built
 
 
 def time_snapshots(url: str, days: int, samples: int, seed: int) -> dict[str, list[float]]:
@@ -136,14 +162,19 @@ def main() -> None:
     parser.add_argument("--churn", type=float, default=0.01)
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--url", help="a PostgreSQL database to keep the history in: built "
+                        "there if it holds none yet, reused as it is otherwise")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, database("postgresql", Path(tmp)) as url:
-        started = time.monotonic()
-        counts = build(url, args.resources, args.days, args.churn)
-        print(f"history: {args.days} runs, {counts['versions']:,} resource versions, "
-              f"{counts['results']:,} check results, {counts['blobs']:,} blobs; built in "
-              f"{time.monotonic() - started:.0f}s; database size "
-              f"{database_bytes(url) / 2**20:.0f} MB", flush=True)
+    with contextlib.ExitStack() as stack:
+        url = args.url or stack.enter_context(
+            database("postgresql", Path(stack.enter_context(tempfile.TemporaryDirectory()))))
+        if not args.url or not _has_history(url):
+            started = time.monotonic()
+            counts = build(url, args.resources, args.days, args.churn)
+            print(f"history: {args.days} runs, {counts['versions']:,} resource versions, "
+                  f"{counts['results']:,} check results, {counts['blobs']:,} blobs; built in "
+                  f"{time.monotonic() - started:.0f}s", flush=True)
+        print(f"database size {database_bytes(url) / 2**20:.0f} MB", flush=True)
         timings = time_snapshots(url, args.days, args.samples, args.seed)
         for label, values in timings.items():
             print(f"snapshot --at, {label:<28}: median {statistics.median(values):.3f}s, "

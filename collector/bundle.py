@@ -38,10 +38,10 @@ from collector import ledger, soa
 from collector.bundle_layout import FORMAT, MANIFEST, PUBLIC_KEY, REPORT, evidence_path
 from collector.canonical import sha256_hex
 from collector.chain import KEYS, RUNS
-from collector.posture import control_states
+from collector.posture import control_states, valid_between
 from collector.report_html import RENDERER, render_report
 from collector.schema import Run, now
-from collector.snapshot import DEFAULT_FRESHNESS, checks_for, require_controls, valid_between
+from collector.snapshot import DEFAULT_FRESHNESS, checks_for, require_controls
 from collector.store import BLOBS, ERRORS, RESULTS, VERSIONS, decompress
 
 _LEAF = np.dtype([(f"w{i}", ">u8") for i in range(4)])  # big-endian words sort like bytes

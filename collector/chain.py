@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -31,20 +32,34 @@ def _valid_at(table: sa.Table, source: str, run_id: int) -> list[sa.ColumnElemen
     ]
 
 
-def state_leaves(conn: Connection, source: str, run_id: int) -> LeafSet:
-    """Every resource version and check result of `source` valid at `run_id`, as leaves."""
+@dataclass
+class RunState:
+    """The state of a source as of one run: the leaves of every resource version and check
+    result valid at it, and those results counted per check and status."""
+
+    leaves: LeafSet
+    result_counts: dict[str, dict[str, int]]
+
+    def counts_json(self) -> str:
+        return json.dumps(self.result_counts, sort_keys=True)
+
+
+def run_state(conn: Connection, source: str, run_id: int) -> RunState:
     leaves = LeafSet()
     rows = conn.execute(
         sa.select(VERSIONS.c.key, VERSIONS.c.digest).where(*_valid_at(VERSIONS, source, run_id))
         .execution_options(yield_per=5000))
     for key, digest in rows:
         leaves.add(ledger.resource_leaf(key, digest))
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     rows = conn.execute(
-        sa.select(RESULTS.c.check_id, RESULTS.c.subject, RESULTS.c.result_digest)
+        sa.select(RESULTS.c.check_id, RESULTS.c.subject, RESULTS.c.result_digest,
+                  RESULTS.c.status)
         .where(*_valid_at(RESULTS, source, run_id)).execution_options(yield_per=5000))
-    for check_id, subject, digest in rows:
+    for check_id, subject, digest, status in rows:
         leaves.add(ledger.result_leaf(check_id, subject, digest))
-    return leaves
+        counts[check_id][status] += 1
+    return RunState(leaves, {c: dict(n) for c, n in counts.items()})
 
 
 def run_errors(conn: Connection, run_id: int) -> list[dict[str, str]]:
@@ -79,7 +94,9 @@ def _seal_once(conn: Connection, run_id: int, signer: Signer) -> Run:
     run = _load_run(conn, run_id)
     if run.seq is not None:
         return run
-    run.merkle_root = state_leaves(conn, run.source, run.id).root()
+    state = run_state(conn, run.source, run.id)
+    run.merkle_root = state.leaves.root()
+    run.result_counts = state.counts_json()
     last = conn.execute(sa.select(RUNS.c.seq, RUNS.c.chain_hash)
                         .where(RUNS.c.seq.is_not(None)).order_by(RUNS.c.seq.desc()).limit(1)
                         ).first()
@@ -93,7 +110,7 @@ def _seal_once(conn: Connection, run_id: int, signer: Signer) -> Run:
     conn.execute(RUNS.update().where(RUNS.c.id == run.id, RUNS.c.seq.is_(None)).values(
         seq=run.seq, merkle_root=run.merkle_root, prev_hash=run.prev_hash,
         chain_hash=run.chain_hash, signature=run.signature, key_id=run.key_id,
-        finished_at=run.finished_at))
+        finished_at=run.finished_at, result_counts=run.result_counts))
     return run
 
 
@@ -195,10 +212,14 @@ def _verify_chain(conn: Connection, public: Ed25519PublicKey, expected_key: str,
         if not ledger.verify_signature(public, run.chain_hash or "", run.signature or ""):
             yield f"{label}: signature is invalid"
             return
-        root = state_leaves(conn, run.source, run.id).root()
-        if root != run.merkle_root:
+        state = run_state(conn, run.source, run.id)
+        if state.leaves.root() != run.merkle_root:
             yield (f"{label}: Merkle root does not match the evidence valid at that run "
                    "(resource versions or results added, removed or altered)")
+            return
+        if run.result_counts is not None and run.result_counts != state.counts_json():
+            yield (f"{label}: its result counts do not match the evidence valid at that run "
+                   "(run summary altered)")
             return
         prev = run.chain_hash or ""
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,6 +50,7 @@ class SourceRun:
     status: str
     finished_at: datetime
     evidence_at: datetime | None  # the newest run whose collection did not fail
+    result_counts: str | None = None  # the run's summary (JSON), None if sealed before 0004
 
 
 @dataclass
@@ -60,6 +62,7 @@ class CheckState:
     errors: list[str] = field(default_factory=list)
     evidence_at: datetime | None = None
     source_failed: bool = False
+    notable: list[dict[str, Any]] = field(default_factory=list)  # failing and erroring results
 
     @property
     def status(self) -> str:
@@ -118,7 +121,7 @@ def latest_runs(conn: Connection, at: datetime) -> list[SourceRun]:
     sources = conn.scalars(sa.select(RUNS.c.source).distinct().where(RUNS.c.seq.is_not(None)))
     for source in list(sources):
         rows = conn.execute(
-            sa.select(RUNS.c.id, RUNS.c.status, RUNS.c.finished_at)
+            sa.select(RUNS.c.id, RUNS.c.status, RUNS.c.finished_at, RUNS.c.result_counts)
             .where(RUNS.c.source == source, RUNS.c.seq.is_not(None), RUNS.c.finished_at <= at)
             .order_by(RUNS.c.id.desc()).limit(1)).first()
         if rows is None:
@@ -127,47 +130,85 @@ def latest_runs(conn: Connection, at: datetime) -> list[SourceRun]:
             sa.select(RUNS.c.finished_at).where(
                 RUNS.c.source == source, RUNS.c.seq.is_not(None), RUNS.c.finished_at <= at,
                 RUNS.c.status.in_(("complete", "partial"))).order_by(RUNS.c.id.desc()).limit(1))
-        out.append(SourceRun(source, rows.id, rows.status, rows.finished_at, good))
+        out.append(SourceRun(source, rows.id, rows.status, rows.finished_at, good,
+                             rows.result_counts))
     return out
+
+
+def valid_between(table: sa.Table, source: str, first_run: int, last_run: int,
+                  *columns: sa.ColumnElement[Any],
+                  where: Iterable[sa.ColumnElement[bool]] = ()) -> sa.CompoundSelect:
+    """Rows of `source` valid at some run in [first_run, last_run], as two index-friendly
+    halves: still open, and closed after first_run (one OR of both would make most planners
+    scan the whole history)."""
+    extra = list(where)
+    still_open = sa.select(*columns).where(
+        table.c.source == source, table.c.valid_to_run.is_(None),
+        table.c.valid_from_run <= last_run, *extra)
+    closed_later = sa.select(*columns).where(
+        table.c.source == source, table.c.valid_to_run > first_run,
+        table.c.valid_from_run <= last_run, *extra)
+    return sa.union_all(still_open, closed_later)
+
+
+def valid_at(table: sa.Table, source: str, run_id: int, *columns: sa.ColumnElement[Any],
+             where: Iterable[sa.ColumnElement[bool]] = ()) -> sa.CompoundSelect:
+    """Rows of `source` valid at `run_id`."""
+    return valid_between(table, source, run_id, run_id, *columns, where=where)
+
+
+def _counts(conn: Connection, sr: SourceRun) -> dict[str, dict[str, int]]:
+    if sr.result_counts is not None:
+        return json.loads(sr.result_counts)
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    query = sa.select(RESULTS.c.check_id, RESULTS.c.status, sa.func.count()).where(
+        RESULTS.c.source == sr.source, RESULTS.c.valid_from_run <= sr.run_id,
+        sa.or_(RESULTS.c.valid_to_run.is_(None), RESULTS.c.valid_to_run > sr.run_id),
+    ).group_by(RESULTS.c.check_id, RESULTS.c.status)
+    for check_id, status, n in conn.execute(query):
+        counts[check_id][status] = n
+    return counts
+
+
+NOTABLE = ("fail", "error")
+
+
+def notable_results(conn: Connection, sr: SourceRun) -> list[dict[str, Any]]:
+    """The failing and erroring results of `sr`'s source valid at its run, through the
+    partial index of such results."""
+    query = valid_at(
+        RESULTS, sr.source, sr.run_id, RESULTS.c.check_id, RESULTS.c.subject, RESULTS.c.region,
+        RESULTS.c.status, RESULTS.c.reason, RESULTS.c.evidence, RESULTS.c.result_digest,
+        RESULTS.c.valid_from_run, where=[RESULTS.c.status.in_(NOTABLE)])
+    return [{"check": c, "subject": subj, "status": st, "reason": r, "evidence": json.loads(e),
+             "source": sr.source, "region": reg, "result_digest": d, "since_run": since}
+            for c, subj, reg, st, r, e, d, since in conn.execute(query)]
 
 
 def check_states(conn: Connection, at: datetime) -> dict[str, CheckState]:
     states = {cid: CheckState(chk) for cid, chk in REGISTRY.items()}
     for sr in latest_runs(conn, at):
-        counts = conn.execute(
-            sa.select(RESULTS.c.check_id, RESULTS.c.status, sa.func.count())
-            .where(*_valid_at(sr)).group_by(RESULTS.c.check_id, RESULTS.c.status))
-        for check_id, status, n in counts:
+        for check_id, by_status in _counts(conn, sr).items():
             state = states.get(check_id)
             if state is None:
                 continue  # a check that this version of Annexa no longer ships
-            state.counts[status] += n
+            for status, n in by_status.items():
+                state.counts[status] += n
             state.source_failed |= sr.status == "failed"
             if sr.evidence_at and (state.evidence_at is None or sr.evidence_at > state.evidence_at):
                 state.evidence_at = sr.evidence_at
-        notable = conn.execute(
-            sa.select(RESULTS.c.check_id, RESULTS.c.subject, RESULTS.c.status, RESULTS.c.reason,
-                      RESULTS.c.evidence)
-            .where(*_valid_at(sr), RESULTS.c.status.in_(("fail", "error"))))
-        for check_id, subject, status, reason, evidence in notable:
-            state = states.get(check_id)
+        for row in notable_results(conn, sr):
+            state = states.get(row["check"])
             if state is None:
                 continue
-            if status == "fail":
-                state.failing.append(subject)
-                state.failures.append({"resource": subject, "reason": reason,
-                                       "evidence": json.loads(evidence)})
+            state.notable.append(row)
+            if row["status"] == "fail":
+                state.failing.append(row["subject"])
+                state.failures.append({"resource": row["subject"], "reason": row["reason"],
+                                       "evidence": row["evidence"]})
             else:
-                state.errors.append(f"{subject}: {reason}")
+                state.errors.append(f"{row['subject']}: {row['reason']}")
     return states
-
-
-def _valid_at(sr: SourceRun) -> list[sa.ColumnElement[bool]]:
-    return [
-        RESULTS.c.source == sr.source,
-        RESULTS.c.valid_from_run <= sr.run_id,
-        sa.or_(RESULTS.c.valid_to_run.is_(None), RESULTS.c.valid_to_run > sr.run_id),
-    ]
 
 
 def control_states(conn: Connection, at: datetime, freshness: timedelta,

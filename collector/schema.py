@@ -72,6 +72,10 @@ class Run(Base):
     chain_hash: Mapped[str | None] = mapped_column(String(64))
     signature: Mapped[str | None] = mapped_column(String(128))
     key_id: Mapped[str | None] = mapped_column(String(64))
+    # JSON {check id: {status: count}} of the results valid at the run, written when it is
+    # sealed: posture reads these instead of counting the results of a whole estate. Not in
+    # the chain hash; `annexa verify` recomputes them from the evidence.
+    result_counts: Mapped[str | None] = mapped_column(Text)
 
 
 class CollectionErrorRow(Base):
@@ -137,6 +141,10 @@ class CheckResult(Base):
               sqlite_where=valid_to_run.is_(None), postgresql_where=valid_to_run.is_(None)),
         Index("ix_check_results_from", "source", "valid_from_run"),
         Index("ix_check_results_to", "source", "valid_to_run"),
+        # Failing and erroring results valid at a run, without reading the passing ones.
+        Index("ix_check_results_notable", "source", "valid_to_run", "valid_from_run",
+              sqlite_where=status.in_(("fail", "error")),
+              postgresql_where=status.in_(("fail", "error"))),
     )
 
 

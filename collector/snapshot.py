@@ -25,7 +25,14 @@ from sqlalchemy import Connection
 from checks.catalogue import controls as catalogue
 from checks.registry import REGISTRY, Check, load_all
 from collector.chain import RUNS
-from collector.posture import ControlState, SourceRun, control_states, latest_runs
+from collector.posture import (
+    NOTABLE,
+    ControlState,
+    SourceRun,
+    control_states,
+    latest_runs,
+    valid_at,
+)
 from collector.store import RESULTS, VERSIONS
 
 DEFAULT_FRESHNESS = timedelta(hours=48)
@@ -61,28 +68,6 @@ def evidence_kinds(checks: Iterable[Check]) -> set[str]:
     return kinds
 
 
-def valid_between(table: sa.Table, source: str, first_run: int, last_run: int,
-                  *columns: sa.ColumnElement[Any],
-                  where: Iterable[sa.ColumnElement[bool]] = ()) -> sa.CompoundSelect:
-    """Rows of `source` valid at some run in [first_run, last_run], as two index-friendly
-    halves: still open, and closed after first_run (one OR of both would make most planners
-    scan the whole history)."""
-    extra = list(where)
-    still_open = sa.select(*columns).where(
-        table.c.source == source, table.c.valid_to_run.is_(None),
-        table.c.valid_from_run <= last_run, *extra)
-    closed_later = sa.select(*columns).where(
-        table.c.source == source, table.c.valid_to_run > first_run,
-        table.c.valid_from_run <= last_run, *extra)
-    return sa.union_all(still_open, closed_later)
-
-
-def valid_at(table: sa.Table, source: str, run_id: int, *columns: sa.ColumnElement[Any],
-             where: Iterable[sa.ColumnElement[bool]] = ()) -> sa.CompoundSelect:
-    """Rows of `source` valid at `run_id`."""
-    return valid_between(table, source, run_id, run_id, *columns, where=where)
-
-
 def run_records(conn: Connection, run_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     ids = list(run_ids)
     if not ids:
@@ -99,18 +84,12 @@ def run_records(conn: Connection, run_ids: Iterable[int]) -> dict[int, dict[str,
     } for r in rows}
 
 
-_NOTABLE = ("fail", "error")
-
-
-def _results(conn: Connection, sr: SourceRun, check_ids: list[str],
-             failing_only: bool) -> list[dict[str, Any]]:
+def _results(conn: Connection, sr: SourceRun, check_ids: list[str]) -> list[dict[str, Any]]:
     cols = (RESULTS.c.check_id, RESULTS.c.subject, RESULTS.c.region, RESULTS.c.status,
             RESULTS.c.reason, RESULTS.c.evidence, RESULTS.c.result_digest,
             RESULTS.c.valid_from_run)
-    where = [RESULTS.c.check_id.in_(check_ids)]
-    if failing_only:
-        where.append(RESULTS.c.status.in_(_NOTABLE))
-    query = valid_at(RESULTS, sr.source, sr.run_id, *cols, where=where)
+    query = valid_at(RESULTS, sr.source, sr.run_id, *cols,
+                     where=[RESULTS.c.check_id.in_(check_ids)])
     return [{"check": r.check_id, "subject": r.subject, "status": r.status, "reason": r.reason,
              "evidence": json.loads(r.evidence), "source": sr.source, "region": r.region,
              "result_digest": r.result_digest, "since_run": r.valid_from_run}
@@ -124,7 +103,7 @@ def _versions(conn: Connection, sr: SourceRun, kinds: list[str], check_ids: list
     where = [VERSIONS.c.kind.in_(kinds)]
     if failing_only:
         notable = valid_at(RESULTS, sr.source, sr.run_id, RESULTS.c.subject, where=[
-            RESULTS.c.check_id.in_(check_ids), RESULTS.c.status.in_(_NOTABLE)])
+            RESULTS.c.check_id.in_(check_ids), RESULTS.c.status.in_(NOTABLE)])
         where.append(VERSIONS.c.key.in_(notable))
     query = valid_at(VERSIONS, sr.source, sr.run_id, *cols, where=where)
     return [{"key": r.key, "kind": r.kind, "source": sr.source, "region": r.region,
@@ -144,11 +123,15 @@ def snapshot(conn: Connection, at: datetime, controls: Iterable[str] | None = No
     runs = latest_runs(conn, at)
     states = control_states(conn, at, freshness, only)
     results: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if failing_only:  # the check states hold them already
+        for check in {c.check.id: c for state in states for c in state.checks}.values():
+            results[check.check.id].extend(check.notable)
     versions: list[dict[str, Any]] = []
     kinds = sorted(evidence_kinds(checks.values()))
     for sr in runs:
-        for row in _results(conn, sr, sorted(checks), failing_only):
-            results[row["check"]].append(row)
+        if not failing_only:
+            for row in _results(conn, sr, sorted(checks)):
+                results[row["check"]].append(row)
         versions.extend(_versions(conn, sr, kinds, sorted(checks), failing_only))
     by_key: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     by_digest: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)

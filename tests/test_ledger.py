@@ -71,6 +71,25 @@ def test_changed_result_is_named(history, database_url, capsys):
     assert f"check result {rid}" in _broken(capsys, history)
 
 
+def test_altered_run_summary_is_named(history, database_url, capsys):
+    """The counts kept on a run feed every posture: hiding a failure there must not go unseen."""
+    import json
+
+    engine = engine_for(database_url, check_schema=False)
+    with engine.begin() as conn:
+        run_id, counts = conn.execute(sa.text(
+            "SELECT id, result_counts FROM runs WHERE result_counts LIKE '%fail%' "
+            "ORDER BY id DESC LIMIT 1")).one()
+    summary = json.loads(counts)
+    check = next(c for c, by_status in summary.items() if by_status.get("fail"))
+    summary[check]["pass"] = summary[check].get("pass", 0) + summary[check].pop("fail")
+    forged = json.dumps(summary, sort_keys=True).replace("'", "''")
+    _tamper(history, database_url,
+            f"UPDATE runs SET result_counts = '{forged}' WHERE id = {run_id}")
+    out = _broken(capsys, history)
+    assert f"run {run_id} " in out and "result counts do not match" in out
+
+
 def test_result_with_recomputed_digest_breaks_the_merkle_root(history, database_url, capsys):
     from collector.ledger import result_digest
 

@@ -157,3 +157,18 @@ def test_snapshot_queries_do_not_grow_with_the_history(history, database_url, ca
         counts.append(len(statements))
     engine.dispose()
     assert counts[0] == counts[1], counts
+
+
+def test_runs_sealed_without_a_summary_give_the_same_snapshot(history, database_url):
+    """Runs sealed before result counts were kept on them are counted from their results."""
+    engine = engine_for(database_url)
+    with engine.connect() as conn:
+        kept = [snapshot(conn, at) for at in history.after]
+        failing = [snapshot(conn, at, failing_only=True) for at in history.after]
+    assert any(c["status"] == "fail" for snap in kept for c in snap["controls"])
+    with engine.begin() as conn:
+        assert conn.execute(sa.text("UPDATE runs SET result_counts = NULL")).rowcount
+    with engine.connect() as conn:
+        assert [snapshot(conn, at) for at in history.after] == kept
+        assert [snapshot(conn, at, failing_only=True) for at in history.after] == failing
+    engine.dispose()

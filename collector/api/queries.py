@@ -11,8 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from collector.chain import RUNS, run_errors
-from collector.posture import latest_runs
-from collector.snapshot import valid_at
+from collector.posture import latest_runs, valid_at
 from collector.store import BLOBS, RESULTS, VERSIONS, decompress
 
 _RESULT_COLUMNS = ("source", "check_id", "subject", "kind", "region", "status", "reason",

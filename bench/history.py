@@ -136,18 +136,20 @@ def time_snapshots(url: str, days: int, samples: int, seed: int) -> dict[str, li
     load_all()
     engine = engine_for(url)
     rng = random.Random(seed)
-    cases = (("one control (A.8.24)", ["A.8.24"], False),
-             ("all 93 controls", None, False),
-             ("one control, --failing-only", ["A.8.24"], True),
-             ("all 93, --failing-only", None, True))
+    cases = (("one control (A.8.24)", ["A.8.24"], {}),
+             ("all 93 controls", None, {}),
+             ("one control, --failing-only", ["A.8.24"], {"failing_only": True}),
+             ("all 93, --failing-only", None, {"failing_only": True}),
+             ("one control, --summary", ["A.8.24"], {"summary": True}),
+             ("all 93, --summary", None, {"summary": True}))
     out: dict[str, list[float]] = {label: [] for label, _, _ in cases}
     with engine.connect() as conn:
         snapshot(conn, START + timedelta(days=days // 2))  # warm the caches once
         for _ in range(samples):
             at = START + timedelta(seconds=rng.uniform(0, days * 86400))
-            for label, controls, failing_only in cases:
+            for label, controls, options in cases:
                 started = time.perf_counter()
-                snapshot(conn, at, controls, failing_only=failing_only)
+                snapshot(conn, at, controls, **options)
                 out[label].append(time.perf_counter() - started)
     engine.dispose()
     return out

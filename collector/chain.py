@@ -24,14 +24,6 @@ KEYS = SigningKey.__table__
 _seal_lock = threading.Lock()
 
 
-def _valid_at(table: sa.Table, source: str, run_id: int) -> list[sa.ColumnElement[bool]]:
-    return [
-        table.c.source == source,
-        table.c.valid_from_run <= run_id,
-        sa.or_(table.c.valid_to_run.is_(None), table.c.valid_to_run > run_id),
-    ]
-
-
 @dataclass
 class RunState:
     """The state of a source as of one run: the leaves of every resource version and check
@@ -46,20 +38,34 @@ class RunState:
 
 def run_state(conn: Connection, source: str, run_id: int) -> RunState:
     leaves = LeafSet()
-    rows = conn.execute(
-        sa.select(VERSIONS.c.key, VERSIONS.c.digest).where(*_valid_at(VERSIONS, source, run_id))
-        .execution_options(yield_per=5000))
-    for key, digest in rows:
+    for key, digest in _valid_rows(conn, "key, digest", "resource_versions", source, run_id):
         leaves.add(ledger.resource_leaf(key, digest))
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    rows = conn.execute(
-        sa.select(RESULTS.c.check_id, RESULTS.c.subject, RESULTS.c.result_digest,
-                  RESULTS.c.status)
-        .where(*_valid_at(RESULTS, source, run_id)).execution_options(yield_per=5000))
-    for check_id, subject, digest, status in rows:
+    for check_id, subject, digest, status in _valid_rows(
+            conn, "check_id, subject, result_digest, status", "check_results", source, run_id):
         leaves.add(ledger.result_leaf(check_id, subject, digest))
         counts[check_id][status] += 1
     return RunState(leaves, {c: dict(n) for c, n in counts.items()})
+
+
+def _valid_rows(conn: Connection, columns: str, table: str, source: str,
+                run_id: int) -> Iterator[tuple]:
+    """Rows valid at `run_id`, streamed through the driver's own cursor: a seal reads every row
+    of its source's state, and SQLAlchemy's per-row objects would cost more than the reading.
+    PostgreSQL's cursor is a named, server-side one, so the state is never held whole."""
+    raw = conn.connection.driver_connection
+    pg = conn.dialect.name == "postgresql"
+    mark = "%s" if pg else "?"
+    cursor = raw.cursor(name=f"annexa_state_{table}") if pg else raw.cursor()
+    try:
+        cursor.execute(f"SELECT {columns} FROM {table} WHERE source = {mark} "
+                       f"AND valid_from_run <= {mark} "
+                       f"AND (valid_to_run IS NULL OR valid_to_run > {mark})",
+                       (source, run_id, run_id))
+        while rows := cursor.fetchmany(5000):
+            yield from rows
+    finally:
+        cursor.close()
 
 
 def run_errors(conn: Connection, run_id: int) -> list[dict[str, str]]:

@@ -354,7 +354,7 @@ def cmd_snapshot(cfg: Config, args: argparse.Namespace) -> int:
     try:
         with _engine(cfg).connect() as conn:
             snap = snapshot(conn, at, args.control, cfg.freshness_window,
-                            failing_only=args.failing_only)
+                            failing_only=args.failing_only, summary=args.summary)
     except UnknownControl as exc:
         raise UsageError(f"--control {exc}") from None
     print(json.dumps(snap, indent=2) if args.format == "json" else render_table(snap))
@@ -525,6 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--failing-only", action="store_true",
                    help="list only failing and erroring results with their evidence (counts "
                         "still cover every result): fast on a large estate")
+    c.add_argument("--summary", action="store_true",
+                   help="statuses and counts only, no result listed: as fast on any estate")
     c = sub.add_parser("export", help="an evidence bundle of a window, verifiable offline")
     c.add_argument("--from", dest="start", required=True,
                    help="window start, ISO 8601 (a date means the start of that day, UTC)")

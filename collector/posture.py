@@ -40,7 +40,7 @@ from collector import attestations, soa
 from collector.attestations import Attestation
 from collector.chain import RUNS
 from collector.soa import Entry as SoaEntry
-from collector.store import RESULTS
+from collector.store import RESULTS, parse_evidence
 
 
 @dataclass(frozen=True)
@@ -180,12 +180,14 @@ def notable_results(conn: Connection, sr: SourceRun) -> list[dict[str, Any]]:
         RESULTS, sr.source, sr.run_id, RESULTS.c.check_id, RESULTS.c.subject, RESULTS.c.region,
         RESULTS.c.status, RESULTS.c.reason, RESULTS.c.evidence, RESULTS.c.result_digest,
         RESULTS.c.valid_from_run, where=[RESULTS.c.status.in_(NOTABLE)])
-    return [{"check": c, "subject": subj, "status": st, "reason": r, "evidence": json.loads(e),
+    return [{"check": c, "subject": subj, "status": st, "reason": r, "evidence": parse_evidence(e),
              "source": sr.source, "region": reg, "result_digest": d, "since_run": since}
             for c, subj, reg, st, r, e, d, since in conn.execute(query)]
 
 
-def check_states(conn: Connection, at: datetime) -> dict[str, CheckState]:
+def check_states(conn: Connection, at: datetime, failures: bool = True
+                 ) -> dict[str, CheckState]:
+    """Every check's counts at `at`, and with `failures` its failing and erroring results."""
     states = {cid: CheckState(chk) for cid, chk in REGISTRY.items()}
     for sr in latest_runs(conn, at):
         for check_id, by_status in _counts(conn, sr).items():
@@ -197,7 +199,7 @@ def check_states(conn: Connection, at: datetime) -> dict[str, CheckState]:
             state.source_failed |= sr.status == "failed"
             if sr.evidence_at and (state.evidence_at is None or sr.evidence_at > state.evidence_at):
                 state.evidence_at = sr.evidence_at
-        for row in notable_results(conn, sr):
+        for row in notable_results(conn, sr) if failures else ():
             state = states.get(row["check"])
             if state is None:
                 continue
@@ -212,8 +214,8 @@ def check_states(conn: Connection, at: datetime) -> dict[str, CheckState]:
 
 
 def control_states(conn: Connection, at: datetime, freshness: timedelta,
-                   only: list[str] | None = None) -> list[ControlState]:
-    states = check_states(conn, at)
+                   only: list[str] | None = None, failures: bool = True) -> list[ControlState]:
+    states = check_states(conn, at, failures)
     statement = soa.soa_at(conn, at).entries
     attested = attestations.latest_at(conn, at)
     by_control: dict[str, list[CheckState]] = defaultdict(list)

@@ -114,8 +114,9 @@ class ResourceVersion(Base):
     valid_to_run: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
 
     __table_args__ = (
-        Index("ix_resource_versions_open", "source", "key",
-              sqlite_where=valid_to_run.is_(None), postgresql_where=valid_to_run.is_(None)),
+        # Every version of a key, not only the open one: the writer finds open versions by key
+        # and a snapshot finds the versions of its failing resources valid at a past run.
+        Index("ix_resource_versions_key", "source", "key", "valid_from_run"),
         Index("ix_resource_versions_from", "source", "valid_from_run"),
         Index("ix_resource_versions_to", "source", "valid_to_run"),
     )

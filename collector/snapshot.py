@@ -13,7 +13,6 @@ reads the rows valid at one run through the (source, valid_from_run) and
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -33,7 +32,7 @@ from collector.posture import (
     latest_runs,
     valid_at,
 )
-from collector.store import RESULTS, VERSIONS
+from collector.store import RESULTS, VERSIONS, parse_evidence
 
 DEFAULT_FRESHNESS = timedelta(hours=48)
 
@@ -91,7 +90,7 @@ def _results(conn: Connection, sr: SourceRun, check_ids: list[str]) -> list[dict
     query = valid_at(RESULTS, sr.source, sr.run_id, *cols,
                      where=[RESULTS.c.check_id.in_(check_ids)])
     return [{"check": r.check_id, "subject": r.subject, "status": r.status, "reason": r.reason,
-             "evidence": json.loads(r.evidence), "source": sr.source, "region": r.region,
+             "evidence": parse_evidence(r.evidence), "source": sr.source, "region": r.region,
              "result_digest": r.result_digest, "since_run": r.valid_from_run}
             for r in conn.execute(query)]
 
@@ -112,23 +111,27 @@ def _versions(conn: Connection, sr: SourceRun, kinds: list[str], check_ids: list
 
 
 def snapshot(conn: Connection, at: datetime, controls: Iterable[str] | None = None,
-             freshness: timedelta = DEFAULT_FRESHNESS, failing_only: bool = False
-             ) -> dict[str, Any]:
+             freshness: timedelta = DEFAULT_FRESHNESS, failing_only: bool = False,
+             summary: bool = False) -> dict[str, Any]:
     """The state as of `at` (an aware datetime), JSON-able. Raises UnknownControl.
 
-    With `failing_only`, results and evidence are those of failing and erroring results only;
-    counts per status still cover every result, and each run's Merkle root commits to all."""
+    With `failing_only`, results and evidence are those of failing and erroring results only.
+    With `summary`, no result or evidence is listed: statuses and counts only, read from the
+    counts kept on each run, so its cost does not grow with the estate. Either way the counts
+    per status cover every result, and each run's Merkle root commits to all."""
     only = require_controls(controls)
     checks = checks_for(only)
     runs = latest_runs(conn, at)
-    states = control_states(conn, at, freshness, only)
+    states = control_states(conn, at, freshness, only, failures=not summary)
     results: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    runs_listed = [] if summary else runs
     if failing_only:  # the check states hold them already
         for check in {c.check.id: c for state in states for c in state.checks}.values():
-            results[check.check.id].extend(check.notable)
+            if check.check.id in checks:
+                results[check.check.id].extend(check.notable)
     versions: list[dict[str, Any]] = []
     kinds = sorted(evidence_kinds(checks.values()))
-    for sr in runs:
+    for sr in runs_listed:
         if not failing_only:
             for row in _results(conn, sr, sorted(checks)):
                 results[row["check"]].append(row)
@@ -142,6 +145,7 @@ def snapshot(conn: Connection, at: datetime, controls: Iterable[str] | None = No
     return {
         "at": at.isoformat(),
         "failing_only": failing_only,
+        "summary": summary,
         "freshness_seconds": int(freshness.total_seconds()),
         "runs": [records[sr.run_id] for sr in sorted(runs, key=lambda r: r.source)],
         "controls": [_control(state, results, by_key, by_digest) for state in states],

@@ -45,7 +45,7 @@ class _Driver:
             return cursor.fetchall()
         # Without statistics SQLite picks the (source, valid_to_run) index for "open rows with
         # these keys", which reads every open row of the source: one batch's lookup would grow
-        # with the estate. The partial index of open rows by key is the right one.
+        # with the estate. The index by key is the right one.
         hint = f" INDEXED BY {index}" if index else ""
         rows: list[tuple] = []
         for part in _chunks(values):
@@ -84,6 +84,11 @@ def evidence_json(digests: list[str]) -> str:
     """The stored form of a result's evidence, json.dumps() of its sorted hex digests, built
     directly: it is made for every result of every run."""
     return '["' + '", "'.join(digests) + '"]' if digests else "[]"
+
+
+def parse_evidence(stored: str) -> list[str]:
+    """The inverse of evidence_json(); snapshots read it for every failing result."""
+    return stored[2:-2].split('", "') if stored != "[]" else []
 
 
 def compress(body: bytes) -> bytes:
@@ -194,7 +199,7 @@ class RunWriter:
         open_rows = {key: (vid, digest) for vid, key, digest in self._sql.select_in(
             "SELECT id, key, digest FROM resource_versions{index} WHERE source = {p} "
             "AND valid_to_run IS NULL AND key IN ({keys})", (self.source,),
-            [i.key for i in items], "ix_resource_versions_open")}
+            [i.key for i in items], "ix_resource_versions_key")}
         unchanged, closing, inserting = [], [], []
         for item in items:
             current = open_rows.get(item.key)

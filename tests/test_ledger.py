@@ -170,7 +170,8 @@ def test_stored_evidence_is_the_json_of_its_digests():
     import json
 
     from collector.canonical import sha256_hex
-    from collector.store import evidence_json
+    from collector.store import evidence_json, parse_evidence
 
     for digests in ([], [sha256_hex(b"a")], sorted(sha256_hex(bytes([i])) for i in range(3))):
         assert evidence_json(digests) == json.dumps(digests)
+        assert parse_evidence(evidence_json(digests)) == json.loads(json.dumps(digests)) == digests

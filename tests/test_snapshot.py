@@ -172,3 +172,16 @@ def test_runs_sealed_without_a_summary_give_the_same_snapshot(history, database_
         assert [snapshot(conn, at) for at in history.after] == kept
         assert [snapshot(conn, at, failing_only=True) for at in history.after] == failing
     engine.dispose()
+
+
+def test_summary_gives_the_statuses_and_counts_without_listing(history, capsys):
+    for at in history.after:
+        full = _snap(capsys, history, "--at", at.isoformat())
+        brief = _snap(capsys, history, "--at", at.isoformat(), "--summary")
+        assert brief["summary"] and brief["runs"] == full["runs"]
+        assert not _subjects(brief) and not any(c["evidence"] for c in brief["controls"])
+        assert [(c["id"], c["status"], [(k["id"], k["status"], k["resources"])
+                                        for k in c["checks"]]) for c in brief["controls"]] == [
+            (c["id"], c["status"], [(k["id"], k["status"], k["resources"]) for k in c["checks"]])
+            for c in full["controls"]]
+    assert any(c["status"] == "fail" for c in full["controls"])

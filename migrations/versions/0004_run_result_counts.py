@@ -1,4 +1,5 @@
-"""run summaries: result counts kept on each sealed run, and an index of failing results
+"""run summaries: result counts kept on each sealed run, an index of failing results, and
+versions indexed by key whether open or closed
 
 Revision ID: 0004
 Revises: 0003
@@ -24,9 +25,16 @@ def upgrade() -> None:
     op.create_index("ix_check_results_notable", "check_results",
                     ["source", "valid_to_run", "valid_from_run"],
                     sqlite_where=_NOTABLE, postgresql_where=_NOTABLE)
+    op.create_index("ix_resource_versions_key", "resource_versions",
+                    ["source", "key", "valid_from_run"])
+    op.drop_index("ix_resource_versions_open", table_name="resource_versions")
 
 
 def downgrade() -> None:
+    op.create_index("ix_resource_versions_open", "resource_versions", ["source", "key"],
+                    sqlite_where=sa.text("valid_to_run IS NULL"),
+                    postgresql_where=sa.text("valid_to_run IS NULL"))
+    op.drop_index("ix_resource_versions_key", table_name="resource_versions")
     op.drop_index("ix_check_results_notable", table_name="check_results")
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.drop_column("result_counts")

@@ -60,34 +60,40 @@ class LeafSet:
     def __len__(self) -> int:
         return len(self._buf) // 32
 
-    def sorted_bytes(self) -> bytes:
+    def sorted_bytes(self) -> bytearray:
+        """The leaves in order, packed; the set is empty afterwards (the buffer is handed over,
+        not copied: a seal of millions of leaves holds them once)."""
         import numpy as np  # here, not at the top: only sealing needs it, and it weighs 13 MB
 
-        # Sorted in place, as 32-byte strings (numpy compares them like memcmp): a seal of
-        # millions of leaves holds them once, not in copies.
-        np.frombuffer(self._buf, dtype="S32").sort()
-        packed, self._buf = bytes(self._buf), bytearray()
+        np.frombuffer(self._buf, dtype="S32").sort()  # numpy compares these like memcmp
+        packed, self._buf = self._buf, bytearray()
         return packed
 
     def root(self) -> str:
-        return merkle_root(self.sorted_bytes())
+        return _root_in_place(self.sorted_bytes())
 
 
 def merkle_root(packed: bytes) -> str:
     """RFC 6962 Merkle tree hash over leaf hashes packed 32 bytes apiece."""
-    if not packed:
+    return _root_in_place(bytearray(packed))
+
+
+def _root_in_place(nodes: bytearray) -> str:
+    """merkle_root(), each level written over the one below it: node j of a level is made from
+    nodes 2j and 2j+1 below, which no later step of that level reads again."""
+    if not nodes:
         return EMPTY_ROOT
-    level = packed
     sha256 = hashlib.sha256
-    while len(level) > 32:
-        nxt = bytearray()
-        n = len(level) // 32
-        for i in range(0, (n - 1) * 32, 64):
-            nxt += sha256(b"\x01" + level[i:i + 64]).digest()
-        if n % 2:
-            nxt += level[(n - 1) * 32:]  # an odd node is promoted as it is (RFC 6962 shape)
-        level = bytes(nxt)
-    return level.hex()
+    n = len(nodes) // 32
+    while n > 1:
+        for j, i in enumerate(range(0, (n - 1) * 32, 64)):
+            nodes[j * 32:j * 32 + 32] = sha256(b"\x01" + nodes[i:i + 64]).digest()
+        pairs = n // 2
+        if n % 2:  # an odd node is promoted as it is (RFC 6962 shape)
+            nodes[pairs * 32:pairs * 32 + 32] = nodes[(n - 1) * 32:n * 32]
+        n = pairs + n % 2
+        del nodes[n * 32:]
+    return nodes.hex()
 
 
 def inclusion_proof(packed: bytes, index: int) -> list[str]:

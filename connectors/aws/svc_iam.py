@@ -38,8 +38,10 @@ class ReportNotReady(RuntimeError):
     pass
 
 
-def _report_rows(iam: Any) -> dict[str, dict[str, str]]:
-    """The credential report's rows by user name; the root's row is under ROOT_ROW."""
+def _report_credentials(iam: Any) -> dict[str, dict[str, Any]]:
+    """Each credential report row as _credentials, by user name; the root's is under ROOT_ROW.
+    Rows are converted as they are read: kept whole (about 2 KB each) for the whole IAM read,
+    they were most of its memory."""
     delay = 0.1
     for _ in range(REPORT_POLLS):
         if iam.generate_credential_report()["State"] == "COMPLETE":
@@ -49,7 +51,7 @@ def _report_rows(iam: Any) -> dict[str, dict[str, str]]:
     else:
         raise ReportNotReady(f"credential report not ready after {REPORT_POLLS} polls")
     content = iam.get_credential_report()["Content"].decode("utf-8")
-    return {row["user"]: row for row in csv.DictReader(io.StringIO(content))}
+    return {row["user"]: _credentials(row) for row in csv.DictReader(io.StringIO(content))}
 
 
 def _value(row: dict[str, str], column: str) -> str | None:
@@ -104,17 +106,16 @@ def iam_resources(session: AwsSession, scope: Scope, region: str) -> Iterator[Re
     partition = scope.key.split(":")[1]
 
     try:
-        rows, report_error = _report_rows(iam), None
+        credentials, report_error = _report_credentials(iam), None
     except (ClientError, BotoCoreError, ReportNotReady) as exc:
-        rows, report_error = {}, describe(exc)
+        credentials, report_error = {}, describe(exc)
 
     account: dict[str, Any] = {}
     detail(account, "summary", iam.get_account_summary, pick=lambda r: r["SummaryMap"])
     if report_error:
         account.setdefault(FETCH_ERRORS, {})["root_credential_report"] = report_error
     else:
-        root = rows.get(ROOT_ROW)
-        account["root_credential_report"] = _credentials(root) if root else None
+        account["root_credential_report"] = credentials.get(ROOT_ROW)
     yield scope.resource("aws.iam.account", scope.key, account)
 
     password_policy: dict[str, Any] = {}
@@ -130,9 +131,9 @@ def iam_resources(session: AwsSession, scope: Scope, region: str) -> Iterator[Re
     for page in pages:
         for entry in page.get("UserDetailList", []):
             user = jsonable(entry)
-            row = rows.get(user["UserName"])
-            if row is not None:
-                user["credential_report"] = _credentials(row)
+            report = credentials.get(user["UserName"])
+            if report is not None:
+                user["credential_report"] = report
             else:
                 user[FETCH_ERRORS] = {"credential_report": report_error or (
                     "user not in the credential report yet (AWS rebuilds it at most every "

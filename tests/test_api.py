@@ -209,6 +209,7 @@ def test_annexa_run_serves_the_api_and_seals_its_log_at_shutdown(history, capsys
         assert collected.wait(120), "the service ran no collection at start"
         assert service.api is not None
         response = _get(service.api.url, "/snapshot", tok, control="A.8.24")
+        brief = _get(service.api.url, "/snapshot", tok, control="A.8.24", summary="true")
     finally:
         service.stop.set()
         thread.join(60)
@@ -217,9 +218,13 @@ def test_annexa_run_serves_the_api_and_seals_its_log_at_shutdown(history, capsys
     snap = response.json()
     assert [c["id"] for c in snap["controls"]] == ["A.8.24"]
     (rotation,) = [c for c in snap["controls"][0]["checks"] if c["id"] == ROTATION]
-    assert rotation["status"] == "pass"
+    assert rotation["status"] == "pass" and rotation["results"]
+    assert brief.status_code == 200, brief.text
+    (brief_rotation,) = [c for c in brief.json()["controls"][0]["checks"] if c["id"] == ROTATION]
+    assert brief_rotation["results"] == [] and brief.json()["summary"] is True
+    assert brief_rotation["resources"] == rotation["resources"]
     rows = _access_rows(history.database_url)
-    assert [(r.token_name, r.status) for r in rows] == [("svc", 200)]
+    assert [(r.token_name, r.status) for r in rows] == [("svc", 200), ("svc", 200)]
     assert rows[0].sealed_run is not None, "the service seals the log when it stops"
     code, out, _ = annexa(capsys, history.config, "verify")
     assert code == 0, out

@@ -169,12 +169,20 @@ def create_app(engine: Engine, freshness: timedelta, public_key_hex: str,
         } for s in states]}
 
     @api.get("/snapshot", response_model=models.Snapshot)
-    def get_snapshot(who: Who, at: At = None, control: Controls = None) -> dict[str, Any]:
+    def get_snapshot(
+        who: Who, at: At = None, control: Controls = None,
+        failing_only: Annotated[bool, Query(
+            description="list only failing and erroring results and their evidence")] = False,
+        summary: Annotated[bool, Query(
+            description="statuses and counts only, no result listed (fast on any estate; "
+                        "/results pages through every result)")] = False,
+    ) -> dict[str, Any]:
         """Everything known at an instant: per control its checks, every result with its
         evidence digests, the failing resources and the runs it rests on."""
         when = instant(who, at)
         with engine.connect() as conn:
-            return snapshot(conn, when, _ids(control), freshness)
+            return snapshot(conn, when, _ids(control), freshness, failing_only=failing_only,
+                            summary=summary)
 
     @api.get("/results", response_model=models.Results)
     def get_results(

@@ -173,21 +173,26 @@ def _counts(conn: Connection, sr: SourceRun) -> dict[str, dict[str, int]]:
 NOTABLE = ("fail", "error")
 
 
-def notable_results(conn: Connection, sr: SourceRun) -> list[dict[str, Any]]:
-    """The failing and erroring results of `sr`'s source valid at its run, through the
-    partial index of such results."""
+def notable_results(conn: Connection, sr: SourceRun,
+                    checks: set[str] | None = None) -> list[dict[str, Any]]:
+    """The failing and erroring results of `sr`'s source valid at its run (of `checks` only,
+    if given), through the partial index of such results."""
+    where = [RESULTS.c.status.in_(NOTABLE)]
+    if checks is not None:
+        where.append(RESULTS.c.check_id.in_(sorted(checks)))
     query = valid_at(
         RESULTS, sr.source, sr.run_id, RESULTS.c.check_id, RESULTS.c.subject, RESULTS.c.region,
         RESULTS.c.status, RESULTS.c.reason, RESULTS.c.evidence, RESULTS.c.result_digest,
-        RESULTS.c.valid_from_run, where=[RESULTS.c.status.in_(NOTABLE)])
+        RESULTS.c.valid_from_run, where=where)
     return [{"check": c, "subject": subj, "status": st, "reason": r, "evidence": parse_evidence(e),
              "source": sr.source, "region": reg, "result_digest": d, "since_run": since}
             for c, subj, reg, st, r, e, d, since in conn.execute(query)]
 
 
-def check_states(conn: Connection, at: datetime, failures: bool = True
-                 ) -> dict[str, CheckState]:
-    """Every check's counts at `at`, and with `failures` its failing and erroring results."""
+def check_states(conn: Connection, at: datetime, failures: bool = True,
+                 listed: set[str] | None = None) -> dict[str, CheckState]:
+    """Every check's counts at `at`, and with `failures` the failing and erroring results of
+    the checks in `listed` (of all checks when None)."""
     states = {cid: CheckState(chk) for cid, chk in REGISTRY.items()}
     for sr in latest_runs(conn, at):
         for check_id, by_status in _counts(conn, sr).items():
@@ -199,7 +204,7 @@ def check_states(conn: Connection, at: datetime, failures: bool = True
             state.source_failed |= sr.status == "failed"
             if sr.evidence_at and (state.evidence_at is None or sr.evidence_at > state.evidence_at):
                 state.evidence_at = sr.evidence_at
-        for row in notable_results(conn, sr) if failures else ():
+        for row in notable_results(conn, sr, listed) if failures else ():
             state = states.get(row["check"])
             if state is None:
                 continue
@@ -215,7 +220,9 @@ def check_states(conn: Connection, at: datetime, failures: bool = True
 
 def control_states(conn: Connection, at: datetime, freshness: timedelta,
                    only: list[str] | None = None, failures: bool = True) -> list[ControlState]:
-    states = check_states(conn, at, failures)
+    listed = None if not only else {
+        cid for cid, chk in REGISTRY.items() if set(chk.controls) & set(only)}
+    states = check_states(conn, at, failures, listed)
     statement = soa.soa_at(conn, at).entries
     attested = attestations.latest_at(conn, at)
     by_control: dict[str, list[CheckState]] = defaultdict(list)

@@ -14,18 +14,19 @@ reads the rows valid at one run through the (source, valid_from_run) and
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from checks.catalogue import controls as catalogue
 from checks.registry import REGISTRY, Check, load_all
 from collector.chain import RUNS
 from collector.posture import (
-    NOTABLE,
     ControlState,
     SourceRun,
     control_states,
@@ -95,19 +96,24 @@ def _results(conn: Connection, sr: SourceRun, check_ids: list[str]) -> list[dict
             for r in conn.execute(query)]
 
 
-def _versions(conn: Connection, sr: SourceRun, kinds: list[str], check_ids: list[str],
-              failing_only: bool) -> list[dict[str, Any]]:
+def _versions(conn: Connection, sr: SourceRun, kinds: list[str],
+              keys: list[str] | None) -> list[dict[str, Any]]:
+    """The versions of `kinds` valid at the run: all of them, or those of `keys` only (looked up
+    one by one through the key index: PostgreSQL takes them as one array, SQLite in parts)."""
     cols = (VERSIONS.c.kind, VERSIONS.c.key, VERSIONS.c.region, VERSIONS.c.digest,
             VERSIONS.c.valid_from_run)
     where = [VERSIONS.c.kind.in_(kinds)]
-    if failing_only:
-        notable = valid_at(RESULTS, sr.source, sr.run_id, RESULTS.c.subject, where=[
-            RESULTS.c.check_id.in_(check_ids), RESULTS.c.status.in_(NOTABLE)])
-        where.append(VERSIONS.c.key.in_(notable))
-    query = valid_at(VERSIONS, sr.source, sr.run_id, *cols, where=where)
+    if keys is None:
+        parts: list[list[sa.ColumnElement[bool]]] = [[]]
+    elif conn.dialect.name == "postgresql":
+        parts = [[VERSIONS.c.key == sa.any_(sa.bindparam("keys", keys, type_=ARRAY(sa.Text)))]]
+    else:
+        parts = [[VERSIONS.c.key.in_(keys[i:i + 500])] for i in range(0, len(keys), 500)]
     return [{"key": r.key, "kind": r.kind, "source": sr.source, "region": r.region,
              "digest": r.digest, "since_run": r.valid_from_run}
-            for r in conn.execute(query)]
+            for part in parts
+            for r in conn.execute(valid_at(VERSIONS, sr.source, sr.run_id, *cols,
+                                           where=[*where, *part]))]
 
 
 def snapshot(conn: Connection, at: datetime, controls: Iterable[str] | None = None,
@@ -135,37 +141,52 @@ def snapshot(conn: Connection, at: datetime, controls: Iterable[str] | None = No
         if not failing_only:
             for row in _results(conn, sr, sorted(checks)):
                 results[row["check"]].append(row)
-        versions.extend(_versions(conn, sr, kinds, sorted(checks), failing_only))
+        keys = sorted({r["subject"] for rows in results.values() for r in rows
+                       if r["source"] == sr.source}) if failing_only else None
+        versions.extend(_versions(conn, sr, kinds, keys))
     by_key: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     by_digest: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for version in versions:
         by_key[(version["source"], version["key"])].append(version)
         by_digest[(version["source"], version["digest"])].append(version)
     records = run_records(conn, [sr.run_id for sr in runs])
+    listing = _listing(results, by_key, by_digest)
     return {
         "at": at.isoformat(),
         "failing_only": failing_only,
         "summary": summary,
         "freshness_seconds": int(freshness.total_seconds()),
         "runs": [records[sr.run_id] for sr in sorted(runs, key=lambda r: r.source)],
-        "controls": [_control(state, results, by_key, by_digest) for state in states],
+        "controls": [_control(state, listing) for state in states],
     }
 
 
-def _control(state: ControlState, results: dict[str, list[dict[str, Any]]],
+def _listing(results: dict[str, list[dict[str, Any]]],
              by_key: dict[tuple[str, str], list[dict[str, Any]]],
-             by_digest: dict[tuple[str, str], list[dict[str, Any]]]) -> dict[str, Any]:
+             by_digest: dict[tuple[str, str], list[dict[str, Any]]]
+             ) -> Callable[[str], tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """Per check, its results as listed and the versions they rest on; made once per check,
+    however many controls the check maps to."""
+    @cache
+    def listed(check_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        rows = sorted(results.get(check_id, []), key=lambda r: (r["subject"], r["source"]))
+        evidence: list[dict[str, Any]] = []
+        for row in rows:
+            evidence.extend(by_key.get((row["source"], row["subject"]), ()))
+            for digest in row["evidence"]:
+                evidence.extend(by_digest.get((row["source"], digest), ()))
+        return [{k: v for k, v in r.items() if k != "check"} for r in rows], evidence
+    return listed
+
+
+def _control(state: ControlState, listing: Callable[[str], tuple[
+        list[dict[str, Any]], list[dict[str, Any]]]]) -> dict[str, Any]:
     out = state.as_dict()
     evidence: dict[tuple[str, str], dict[str, Any]] = {}
     for check in out["checks"]:
-        rows = sorted(results.get(check["id"], []), key=lambda r: (r["subject"], r["source"]))
-        check["results"] = [{k: v for k, v in r.items() if k != "check"} for r in rows]
-        for row in rows:
-            matches = list(by_key.get((row["source"], row["subject"]), []))
-            for digest in row["evidence"]:
-                matches.extend(by_digest.get((row["source"], digest), []))
-            for version in matches:
-                evidence[(version["source"], version["key"])] = version
+        check["results"], versions = listing(check["id"])
+        for version in versions:
+            evidence[(version["source"], version["key"])] = version
     out["evidence"] = sorted(evidence.values(), key=lambda v: (v["key"], v["source"]))
     return out
 

@@ -57,12 +57,22 @@ class SourceRun:
 class CheckState:
     check: Check
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    failing: list[str] = field(default_factory=list)
-    failures: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
     evidence_at: datetime | None = None
     source_failed: bool = False
     notable: list[dict[str, Any]] = field(default_factory=list)  # failing and erroring results
+
+    @property
+    def failing(self) -> list[str]:
+        return [r["subject"] for r in self.notable if r["status"] == "fail"]
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        return [{"resource": r["subject"], "reason": r["reason"], "evidence": r["evidence"]}
+                for r in self.notable if r["status"] == "fail"]
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{r['subject']}: {r['reason']}" for r in self.notable if r["status"] != "fail"]
 
     @property
     def status(self) -> str:
@@ -173,11 +183,12 @@ def _counts(conn: Connection, sr: SourceRun) -> dict[str, dict[str, int]]:
 NOTABLE = ("fail", "error")
 
 
-def notable_results(conn: Connection, sr: SourceRun,
-                    checks: set[str] | None = None) -> list[dict[str, Any]]:
-    """The failing and erroring results of `sr`'s source valid at its run (of `checks` only,
-    if given), through the partial index of such results."""
-    where = [RESULTS.c.status.in_(NOTABLE)]
+def result_rows(conn: Connection, sr: SourceRun, checks: Iterable[str] | None = None,
+                notable_only: bool = False) -> list[dict[str, Any]]:
+    """The results of `sr`'s source valid at its run, as snapshots list them: of `checks` only
+    if given, and with `notable_only` the failing and erroring ones only (through the partial
+    index of such results)."""
+    where = [RESULTS.c.status.in_(NOTABLE)] if notable_only else []
     if checks is not None:
         where.append(RESULTS.c.check_id.in_(sorted(checks)))
     query = valid_at(
@@ -204,17 +215,11 @@ def check_states(conn: Connection, at: datetime, failures: bool = True,
             state.source_failed |= sr.status == "failed"
             if sr.evidence_at and (state.evidence_at is None or sr.evidence_at > state.evidence_at):
                 state.evidence_at = sr.evidence_at
-        for row in notable_results(conn, sr, listed) if failures else ():
+        for row in result_rows(conn, sr, listed, notable_only=True) if failures else ():
             state = states.get(row["check"])
             if state is None:
                 continue
             state.notable.append(row)
-            if row["status"] == "fail":
-                state.failing.append(row["subject"])
-                state.failures.append({"resource": row["subject"], "reason": row["reason"],
-                                       "evidence": row["evidence"]})
-            else:
-                state.errors.append(f"{row['subject']}: {row['reason']}")
     return states
 
 

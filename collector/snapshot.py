@@ -31,9 +31,10 @@ from collector.posture import (
     SourceRun,
     control_states,
     latest_runs,
+    result_rows,
     valid_at,
 )
-from collector.store import RESULTS, VERSIONS, parse_evidence
+from collector.store import VERSIONS
 
 DEFAULT_FRESHNESS = timedelta(hours=48)
 
@@ -84,18 +85,6 @@ def run_records(conn: Connection, run_ids: Iterable[int]) -> dict[int, dict[str,
     } for r in rows}
 
 
-def _results(conn: Connection, sr: SourceRun, check_ids: list[str]) -> list[dict[str, Any]]:
-    cols = (RESULTS.c.check_id, RESULTS.c.subject, RESULTS.c.region, RESULTS.c.status,
-            RESULTS.c.reason, RESULTS.c.evidence, RESULTS.c.result_digest,
-            RESULTS.c.valid_from_run)
-    query = valid_at(RESULTS, sr.source, sr.run_id, *cols,
-                     where=[RESULTS.c.check_id.in_(check_ids)])
-    return [{"check": r.check_id, "subject": r.subject, "status": r.status, "reason": r.reason,
-             "evidence": parse_evidence(r.evidence), "source": sr.source, "region": r.region,
-             "result_digest": r.result_digest, "since_run": r.valid_from_run}
-            for r in conn.execute(query)]
-
-
 def _versions(conn: Connection, sr: SourceRun, kinds: list[str],
               keys: list[str] | None) -> list[dict[str, Any]]:
     """The versions of `kinds` valid at the run: all of them, or those of `keys` only (looked up
@@ -139,7 +128,7 @@ def snapshot(conn: Connection, at: datetime, controls: Iterable[str] | None = No
     kinds = sorted(evidence_kinds(checks.values()))
     for sr in runs_listed:
         if not failing_only:
-            for row in _results(conn, sr, sorted(checks)):
+            for row in result_rows(conn, sr, checks):
                 results[row["check"]].append(row)
         keys = sorted({r["subject"] for rows in results.values() for r in rows
                        if r["source"] == sr.source}) if failing_only else None

@@ -44,7 +44,7 @@ from collector.schema import Run, now
 from collector.snapshot import DEFAULT_FRESHNESS, checks_for, require_controls
 from collector.store import BLOBS, ERRORS, RESULTS, VERSIONS, decompress
 
-_LEAF = np.dtype([(f"w{i}", ">u8") for i in range(4)])  # big-endian words sort like bytes
+_LEAF = np.dtype("S32")  # leaf hashes; numpy orders them like memcmp, as the ledger sorts
 _OPEN = np.iinfo(np.int64).max  # valid_to_run of an interval that is still open
 _CHUNK = 500
 
@@ -138,7 +138,7 @@ class _SourceLeaves:
             by_run[entry["proof"]["run"]].append((row, entry))
         for run_id, items in sorted(by_run.items()):
             selected = np.nonzero((froms <= run_id) & (tos > run_id))[0]
-            order = np.argsort(leaves[selected], order=["w0", "w1", "w2", "w3"], kind="stable")
+            order = np.argsort(leaves[selected], kind="stable")
             rank = np.empty(len(selected), dtype=np.int64)
             rank[order] = np.arange(len(selected))
             tree = MerkleTree(leaves[selected][order].tobytes())

@@ -65,7 +65,7 @@ def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
     _load_configured_soa(cfg, engine, signer)
     code = EXIT_OK
     for source in sources:
-        out = collect_source(engine, source, signer)
+        out = collect_source(engine, source, signer, writer=cfg.writer)
         s = out.stats
         counts = ", ".join(f"{n} {k}" for k, n in sorted(s.by_status.items())) or "no results"
         print(f"{source.name}: {out.status} in {out.seconds:.1f}s, run {out.run_id} sealed as "

@@ -7,7 +7,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -112,6 +112,11 @@ class Config(BaseModel):
     metrics: MetricsConfig = MetricsConfig()
     api: ApiConfig = ApiConfig()
     freshness: str = Field("48h", description="evidence older than this makes a control stale")
+    writer: Literal["auto", "inline", "process"] = Field(
+        "auto", description="where a run's evidence is written: in the collecting process, in "
+                            "a writer process of its own (a second core, about 60 MB more), or "
+                            "auto: in a writer process once the source's last run held 20,000 "
+                            "resources")
     sources: list[SourceConfig] = []
     soa: Path | None = Field(None, description="Statement of Applicability (YAML), loaded into "
                                                "the ledger by `collect` and `run`")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -22,11 +23,16 @@ from collector.ledger import Signer
 from collector.model import CollectionError, Resource, Scope
 from collector.schema import now
 from collector.store import PendingResource, PendingResult, RunWriter, WriteStats
+from collector.writer_process import RemoteWriter, shareable_url
 from connectors import connector
 
 log = logging.getLogger("annexa.pipeline")
 
 ApiObserver = Callable[[str, str, int, int], None]
+WriterMode = Literal["auto", "inline", "process"]
+# A writer process costs about 60 MB and a fork; below this many resources a run is over in
+# seconds and gains little from a second core.
+PROCESS_WRITER_FROM = 20_000
 
 
 @dataclass
@@ -64,18 +70,22 @@ def collect_source(
     stop: threading.Event | None = None,
     api_observer: ApiObserver | None = None,
     items: Iterable[Scope | Resource | CollectionError] | None = None,
+    writer: WriterMode = "auto",
 ) -> RunOutcome:
     """Collect `source` now and seal the run. `items` replaces the connector's stream (the
-    pipeline benchmark feeds synthetic resources through every later stage this way)."""
+    pipeline benchmark feeds synthetic resources through every later stage this way).
+    `writer` says where evidence is written: in this process, in a writer process, or
+    ("auto") in a writer process once the source's last run held PROCESS_WRITER_FROM resources."""
     recover_abandoned(engine, source.name, signer)
     started = time.monotonic()
+    mode = _writer_mode(engine, source.name, writer)
     with engine.begin() as conn:
         run_id = conn.execute(RUNS.insert().values(
             source=source.name, kind=source.kind, started_at=now(), status="running",
             resources=0, results=0, errors=0)).inserted_primary_key[0]
     status, message = "complete", None
-    with engine.connect() as conn:
-        writer = RunWriter(conn, run_id, source.name)
+    extra: dict[str, Any] = {"writer": mode}
+    with _open_writer(engine, run_id, source.name, mode) as out:
         evaluator = Evaluator()
         digests: dict[str, str] = {}
         try:
@@ -86,38 +96,63 @@ def collect_source(
                     status, message = "interrupted", "stopped by signal before the end of the run"
                     break
                 if isinstance(item, Resource):
-                    _resource(item, writer, evaluator, digests)
+                    _resource(item, out, evaluator, digests)
                 elif isinstance(item, CollectionError):
-                    writer.add_error(item)
-                    _results(evaluator.error(item), writer, digests)
+                    out.add_error(item)
+                    _results(evaluator.error(item), out, digests)
                 elif isinstance(item, Scope):
                     evaluator.scope(item)
             if status == "complete":
-                _results(evaluator.finish(), writer, digests)
-                writer.close_unseen(set(REGISTRY))
-                if writer.errors:
+                _results(evaluator.finish(), out, digests)
+                out.finish(set(REGISTRY))
+                if out.errors:
                     status = "partial"
             else:
-                writer.flush()
+                out.finish(None)
         except Exception as exc:  # the run is recorded as failed, never lost
             log.exception("collection of %s failed", source.name)
-            conn.rollback()
             status, message = "failed", f"{type(exc).__name__}: {exc}"
-            try:
-                writer.flush()
-            except Exception:
-                conn.rollback()
-                log.exception("could not store the last batch of %s", source.name)
+            out.salvage()
+        if isinstance(out, RemoteWriter):
+            extra["writer_peak_rss_kb"] = out.peak_rss_kb
+    with engine.begin() as conn:
         conn.execute(RUNS.update().where(RUNS.c.id == run_id).values(
-            status=status, message=message, finished_at=now(), resources=writer.stats.resources,
-            results=writer.stats.results, errors=len(writer.errors)))
-        conn.commit()
+            status=status, message=message, finished_at=now(), resources=out.stats.resources,
+            results=out.stats.results, errors=len(out.errors)))
     sealed = seal(engine, run_id, signer)
     return RunOutcome(run_id, source.name, status, time.monotonic() - started, message,
-                      writer.errors, writer.stats, sealed.seq, sealed.chain_hash)
+                      out.errors, out.stats, sealed.seq, sealed.chain_hash, extra)
 
 
-def _resource(item: Resource, writer: RunWriter, evaluator: Evaluator,
+def _writer_mode(engine: Engine, source: str, requested: WriterMode) -> str:
+    url = shareable_url(engine)
+    if url is None or requested == "inline":
+        return "inline"
+    if requested == "process":
+        return "process"
+    with engine.connect() as conn:
+        last = conn.scalar(sa.select(RUNS.c.resources).where(
+            RUNS.c.source == source, RUNS.c.seq.is_not(None)).order_by(RUNS.c.id.desc()).limit(1))
+    return "process" if (last or 0) >= PROCESS_WRITER_FROM else "inline"
+
+
+@contextmanager
+def _open_writer(engine: Engine, run_id: int, source: str,
+                 mode: str) -> Iterator[RunWriter | RemoteWriter]:
+    if mode == "inline":
+        with engine.connect() as conn:
+            yield RunWriter(conn, run_id, source)
+        return
+    url = shareable_url(engine)
+    assert url is not None
+    remote = RemoteWriter(url, run_id, source)
+    try:
+        yield remote
+    finally:
+        remote.close()
+
+
+def _resource(item: Resource, writer: RunWriter | RemoteWriter, evaluator: Evaluator,
               digests: dict[str, str]) -> None:
     data, body = redacted_canonical(item.data)
     digest = sha256_hex(body)
@@ -130,7 +165,7 @@ def _resource(item: Resource, writer: RunWriter, evaluator: Evaluator,
         digests.pop(item.key, None)
 
 
-def _results(outcomes: Any, writer: RunWriter, digests: dict[str, str]) -> None:
+def _results(outcomes: Any, writer: RunWriter | RemoteWriter, digests: dict[str, str]) -> None:
     for out in outcomes:
         out: Outcome
         writer.add_result(PendingResult(

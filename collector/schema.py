@@ -23,6 +23,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 Id = BigInteger().with_variant(Integer, "sqlite")
+# A run's id in the evidence tables, without a foreign key: PostgreSQL would check each inserted
+# row with a trigger, and the ledger already proves what rows belong to which run (0005).
+RunRef = Id
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -98,7 +101,7 @@ class Blob(Base):
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(Integer)
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
-    first_run: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    first_run: Mapped[int] = mapped_column(RunRef)
 
 
 class ResourceVersion(Base):
@@ -109,9 +112,9 @@ class ResourceVersion(Base):
     key: Mapped[str] = mapped_column(Text)
     scope: Mapped[str] = mapped_column(String(200))
     region: Mapped[str] = mapped_column(String(64))
-    digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"))
-    valid_from_run: Mapped[int] = mapped_column(ForeignKey("runs.id"))
-    valid_to_run: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    digest: Mapped[str] = mapped_column(String(64))
+    valid_from_run: Mapped[int] = mapped_column(RunRef)
+    valid_to_run: Mapped[int | None] = mapped_column(RunRef)
 
     __table_args__ = (
         # Every version of a key, not only the open one: the writer finds open versions by key
@@ -134,8 +137,8 @@ class CheckResult(Base):
     reason: Mapped[str] = mapped_column(Text)
     evidence: Mapped[str] = mapped_column(Text)  # JSON list of blob digests
     result_digest: Mapped[str] = mapped_column(String(64))
-    valid_from_run: Mapped[int] = mapped_column(ForeignKey("runs.id"))
-    valid_to_run: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    valid_from_run: Mapped[int] = mapped_column(RunRef)
+    valid_to_run: Mapped[int | None] = mapped_column(RunRef)
 
     __table_args__ = (
         Index("ix_check_results_open", "source", "subject",

@@ -54,7 +54,8 @@ class Service:
 
     def collect(self, source: SourceConfig) -> RunOutcome:
         outcome = collect_source(self.engine, source, self.signer, stop=self.stop,
-                                 api_observer=self.metrics.observe_api(source.name))
+                                 api_observer=self.metrics.observe_api(source.name),
+                                 writer=self.config.writer)
         self.metrics.observe_run(outcome)
         self.metrics.refresh_posture(self.engine, self.config.freshness_window)
         log.info("run %s of %s: %s (%d resources, %.1fs)", outcome.run_id, source.name,

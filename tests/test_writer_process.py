@@ -1,0 +1,188 @@
+"""Runs whose evidence is written by a writer process: the same ledger as an inline writer,
+failures that name their cause, and nothing lost when the collecting process is killed."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from bench.synthetic import resources
+from checks.registry import load_all
+from collector import migrate
+from collector.chain import RUNS, verify
+from collector.config import SourceConfig
+from collector.db import engine_for
+from collector.ledger import load_or_create_signer
+from collector.pipeline import collect_source
+from tests.helpers import annexa, emulator_client, write_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def engine(database_url: str):  # type: ignore[no-untyped-def]
+    migrate.upgrade(engine_for(database_url, check_schema=False))
+    load_all()
+    engine = engine_for(database_url)
+    yield engine
+    engine.dispose()
+
+
+def _source(name: str) -> SourceConfig:
+    return SourceConfig(name=name, kind="aws", regions=["us-east-1"])
+
+
+def test_a_writer_process_seals_what_an_inline_writer_seals(engine, tmp_path):
+    signer = load_or_create_signer(tmp_path / "signing.key")
+    # 2,500 resources are several batches; the next days change some, and the last drops 300.
+    days = [(2500, 0, 0.0), (2500, 1, 0.05), (2200, 2, 0.05)]
+    for n, day, churn in days:
+        inline = collect_source(engine, _source("inline"), signer,
+                                items=resources(n, day, churn), writer="inline")
+        remote = collect_source(engine, _source("remote"), signer,
+                                items=resources(n, day, churn), writer="process")
+        assert (inline.extra["writer"], remote.extra["writer"]) == ("inline", "process")
+        assert inline.status == remote.status == "complete", remote.message
+        assert remote.extra["writer_peak_rss_kb"] > 0
+        # Blobs are not compared: the inline run stored them first, for both sources.
+        assert remote.stats.new_blobs == 0
+        for field in ("resources", "results", "new_versions", "new_results",
+                      "closed_versions", "closed_results", "by_status"):
+            assert getattr(remote.stats, field) == getattr(inline.stats, field), (day, field)
+        with engine.connect() as conn:
+            sealed = {row.source: (row.merkle_root, row.result_counts, row.resources)
+                      for row in conn.execute(sa.select(RUNS).where(
+                          RUNS.c.id.in_((inline.run_id, remote.run_id))))}
+        assert sealed["remote"] == sealed["inline"], day
+    # The last day closes the 300 gone and each changed version's predecessor.
+    assert remote.stats.closed_versions == 300 + remote.stats.new_versions > 300
+    report = verify(engine, signer.public)
+    assert report.ok, report.problems
+
+
+def _refuse_results(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON check_results BEGIN "
+                "SELECT RAISE(ABORT, 'check_results refuses rows'); END")
+        else:
+            conn.exec_driver_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$BEGIN RAISE EXCEPTION 'check_results refuses rows'; END$$")
+            conn.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON check_results "
+                                 "FOR EACH ROW EXECUTE FUNCTION refuse()")
+
+
+def test_a_failing_writer_process_fails_the_run_and_names_the_cause(engine, tmp_path):
+    signer = load_or_create_signer(tmp_path / "signing.key")
+    _refuse_results(engine)
+    out = collect_source(engine, _source("big"), signer, items=resources(1500),
+                         writer="process")
+    assert out.status == "failed"
+    assert "evidence writer process failed" in (out.message or "")
+    assert "check_results refuses rows" in (out.message or "")
+    assert out.seq is not None, "a failed run is sealed like any other"
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER refuse" if engine.dialect.name == "sqlite"
+                             else "DROP TRIGGER refuse ON check_results")
+    again = collect_source(engine, _source("big"), signer, items=resources(1500),
+                           writer="process")
+    assert again.status == "complete", again.message
+    assert again.stats.resources == 1500
+    report = verify(engine, signer.public)
+    assert report.ok, report.problems
+
+
+_KILLED = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from bench.synthetic import resources
+    from checks.registry import load_all
+    from collector.config import SourceConfig
+    from collector.db import engine_for
+    from collector.ledger import load_or_create_signer
+    from collector.pipeline import collect_source
+
+    def stream():
+        yield from resources(2500)
+        print("streamed", flush=True)
+        time.sleep(120)  # killed long before
+
+    load_all()
+    collect_source(engine_for(sys.argv[1]), SourceConfig(name="big", kind="aws"),
+                   load_or_create_signer(Path(sys.argv[2])), items=stream(), writer="process")
+""")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_a_killed_collector_leaves_its_writer_storing_what_arrived(engine, database_url,
+                                                                  tmp_path):
+    key = tmp_path / "signing.key"
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED, database_url, str(key)],
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "streamed"
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) == 1, "one writer process per run"
+        writer = int(children[0])
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 60
+    while _alive(writer) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(writer), "the writer outlived the collector by a minute"
+    with engine.connect() as conn:
+        stored = conn.scalar(sa.text("SELECT COUNT(*) FROM resource_versions"))
+        results = conn.scalar(sa.text("SELECT COUNT(*) FROM check_results"))
+    # The collector had handed over two full batches (the third was still being filled).
+    assert stored == 2000
+    assert results == 8000
+    signer = load_or_create_signer(key)
+    after = collect_source(engine, _source("big"), signer, items=resources(10))
+    assert after.extra["writer"] == "inline", "a small source's last run decides"
+    with engine.connect() as conn:
+        killed = conn.execute(sa.select(RUNS.c.status).where(RUNS.c.id < after.run_id)).one()
+    assert killed.status == "interrupted"
+    report = verify(engine, signer.public)
+    assert report.ok, report.problems
+
+
+def test_collect_with_a_writer_process_through_the_cli(tmp_path, database_url, moto_url,
+                                                       capsys):
+    client = emulator_client(moto_url)
+    for i in range(5):
+        client("iam", "us-east-1").create_user(UserName=f"user{i}")
+    config = write_config(tmp_path, database_url, moto_url)
+    cfg = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**cfg, "writer": "process"}))
+    assert annexa(capsys, config, "db", "upgrade")[0] == 0
+    code, first, err = annexa(capsys, config, "collect")
+    assert code == 0, err
+    code, second, err = annexa(capsys, config, "collect")
+    assert code == 0, err
+    assert "(0 new versions, 0 new blobs)" in second
+    stored = re.search(r"; (\d+) resources \((\d+) new versions", first)
+    assert stored and int(stored[1]) == int(stored[2]) > 5, first
+    code, out, _ = annexa(capsys, config, "verify")
+    assert code == 0, out

@@ -78,14 +78,15 @@ def collect_source(
     ("auto") in a writer process once the source's last run held PROCESS_WRITER_FROM resources."""
     recover_abandoned(engine, source.name, signer)
     started = time.monotonic()
-    mode = _writer_mode(engine, source.name, writer)
+    url = shareable_url(engine)
+    mode = _writer_mode(engine, url, source.name, writer)
     with engine.begin() as conn:
         run_id = conn.execute(RUNS.insert().values(
             source=source.name, kind=source.kind, started_at=now(), status="running",
             resources=0, results=0, errors=0)).inserted_primary_key[0]
     status, message = "complete", None
     extra: dict[str, Any] = {"writer": mode}
-    with _open_writer(engine, run_id, source.name, mode) as out:
+    with _open_writer(engine, url, run_id, source.name, mode) as out:
         evaluator = Evaluator()
         digests: dict[str, str] = {}
         try:
@@ -124,8 +125,7 @@ def collect_source(
                       out.errors, out.stats, sealed.seq, sealed.chain_hash, extra)
 
 
-def _writer_mode(engine: Engine, source: str, requested: WriterMode) -> str:
-    url = shareable_url(engine)
+def _writer_mode(engine: Engine, url: str | None, source: str, requested: WriterMode) -> str:
     if url is None or requested == "inline":
         return "inline"
     if requested == "process":
@@ -137,14 +137,13 @@ def _writer_mode(engine: Engine, source: str, requested: WriterMode) -> str:
 
 
 @contextmanager
-def _open_writer(engine: Engine, run_id: int, source: str,
+def _open_writer(engine: Engine, url: str | None, run_id: int, source: str,
                  mode: str) -> Iterator[RunWriter | RemoteWriter]:
     if mode == "inline":
         with engine.connect() as conn:
             yield RunWriter(conn, run_id, source)
         return
-    url = shareable_url(engine)
-    assert url is not None
+    assert url is not None  # _writer_mode() chose inline for a database only this process sees
     remote = RemoteWriter(url, run_id, source)
     try:
         yield remote

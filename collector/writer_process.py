@@ -69,7 +69,7 @@ def serve(inbox: Pipe, outbox: Pipe) -> None:
                 elif op == "error":
                     writer.add_error(payload)
                 elif op == "finish":
-                    stats = writer.finish(payload)
+                    stats = writer.finish(None if payload is None else set(payload))
                     outbox.send(("done", stats,
                                  resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
                     return

@@ -40,7 +40,8 @@ def child(url: str, n: int, writer: str, workdir: Path) -> None:
     print(json.dumps({"seconds": seconds, "resources": out.stats.resources,
                       "results": out.stats.results, "status": out.status,
                       "new_blobs": out.stats.new_blobs, "bytes": out.stats.new_blob_bytes,
-                      "writer_peak_rss_kb": out.extra.get("writer_peak_rss_kb", 0)}))
+                      "writer_peak_rss_kb": out.extra.get("writer_peak_rss_kb", 0),
+                      "with_writer_kb": out.extra.get("collector_peak_rss_kb_with_writer", 0)}))
 
 
 def main() -> None:
@@ -60,8 +61,9 @@ def main() -> None:
         if args.child:
             child(args.child[0], int(args.child[1]), args.child[2], workdir)
             return
-        print(f"writer: {args.writer}; peak RSS is the collecting process's plus the writer "
-              "process's")
+        print(f"writer: {args.writer}; peak RSS is the two processes' joint peak: the collecting "
+              "process's peak while the writer lived plus the writer's, or the collecting "
+              "process's later peak (the seal) if higher")
         print(f"{'db':<11} {'resources':>10} {'results':>10} {'seconds':>8} {'res/s':>8} "
               f"{'peak RSS':>9} {'db size':>9}")
         for kind in args.db:
@@ -71,7 +73,8 @@ def main() -> None:
                     o = run.output
                     assert o["status"] == "complete", o
                     size = database_bytes(url)
-                rss = run.peak_rss_mb + o["writer_peak_rss_kb"] / 1024
+                rss = max(run.peak_rss_mb,
+                          (o["with_writer_kb"] + o["writer_peak_rss_kb"]) / 1024)
                 print(f"{kind:<11} {o['resources']:>10} {o['results']:>10} {o['seconds']:>8.1f} "
                       f"{o['resources'] / o['seconds']:>8.0f} {rss:>7.0f}MB "
                       f"{size / 2**20:>7.0f}MB", flush=True)

@@ -22,7 +22,7 @@ from collector.evaluate import Evaluator, Outcome
 from collector.ledger import Signer
 from collector.model import CollectionError, Resource, Scope
 from collector.schema import now
-from collector.store import PendingResource, PendingResult, RunWriter, WriteStats
+from collector.store import PendingResource, RunWriter, WriteStats, pending_result
 from collector.writer_process import RemoteWriter, shareable_url
 from connectors import connector
 
@@ -114,8 +114,9 @@ def collect_source(
             log.exception("collection of %s failed", source.name)
             status, message = "failed", f"{type(exc).__name__}: {exc}"
             out.salvage()
-        if isinstance(out, RemoteWriter):
-            extra["writer_peak_rss_kb"] = out.peak_rss_kb
+    if isinstance(out, RemoteWriter):
+        extra["writer_peak_rss_kb"] = out.peak_rss_kb
+        extra["collector_peak_rss_kb_with_writer"] = out.own_peak_rss_kb
     with engine.begin() as conn:
         conn.execute(RUNS.update().where(RUNS.c.id == run_id).values(
             status=status, message=message, finished_at=now(), resources=out.stats.resources,
@@ -167,7 +168,7 @@ def _resource(item: Resource, writer: RunWriter | RemoteWriter, evaluator: Evalu
 def _results(outcomes: Any, writer: RunWriter | RemoteWriter, digests: dict[str, str]) -> None:
     for out in outcomes:
         out: Outcome
-        writer.add_result(PendingResult(
+        writer.add_result(pending_result(
             out.check.id, out.subject, out.kind, out.region, out.verdict.status,
             out.verdict.reason, [digests[k] for k in out.evidence if k in digests],
             out.per_resource))

@@ -87,6 +87,9 @@ class RemoteWriter:
         self.batch = batch
         self.stats = WriteStats()
         self.peak_rss_kb = 0
+        # This process's peak while the writer lived: the two run side by side only until
+        # close(), so their joint peak is at most this plus the writer's.
+        self.own_peak_rss_kb = 0
         self._errors: list[CollectionError] = []
         self._resources: list[tuple[Any, ...]] = []
         self._results: list[tuple[Any, ...]] = []
@@ -119,7 +122,7 @@ class RemoteWriter:
 
     def add_result(self, item: PendingResult) -> None:
         self._results.append((item.check_id, item.subject, item.kind, item.region, item.status,
-                              item.reason, item.evidence, item.per_resource))
+                              item.reason, item.evidence, item.per_resource, item.digest))
         self.stats.results += 1
         self.stats.by_status[item.status] = self.stats.by_status.get(item.status, 0) + 1
         if len(self._results) >= self.batch * 4:
@@ -156,6 +159,7 @@ class RemoteWriter:
             self._proc.kill()
             self._proc.wait()
         self._outbox.close()
+        self.own_peak_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     def _send(self, op: str, payload: Any) -> None:
         if self._failure is not None:

@@ -69,6 +69,29 @@ def test_a_writer_process_seals_what_an_inline_writer_seals(engine, tmp_path):
     assert report.ok, report.problems
 
 
+@pytest.mark.parametrize("writer", ["inline", "process"])
+def test_keys_that_need_quoting_are_found_again_by_the_next_run(engine, tmp_path, writer):
+    from bench.synthetic import SCOPE
+
+    # Lookups bind all keys of a batch at once (a text[] literal on PostgreSQL): quotes,
+    # backslashes, separators and braces must reach the database as they are.
+    keys = ['arn:aws:s3:::a"b', "arn:aws:s3:::back\\slash", "arn:aws:s3:::x,y {z}",
+            "arn:aws:s3:::NULL", "arn:aws:s3:::spa ce\tand\u00e9", 'arn:aws:s3:::\\"']
+    items = [SCOPE, *(SCOPE.resource("aws.s3.bucket", key, {"Name": key, "versioning": None})
+                      for key in keys)]
+    signer = load_or_create_signer(tmp_path / "signing.key")
+    first = collect_source(engine, _source("odd"), signer, items=items, writer=writer)
+    second = collect_source(engine, _source("odd"), signer, items=items, writer=writer)
+    assert first.status == second.status == "complete", second.message
+    assert first.stats.new_versions == len(keys) and first.stats.new_results > len(keys)
+    assert (second.stats.new_versions, second.stats.new_results) == (0, 0)
+    with engine.connect() as conn:
+        stored = set(conn.scalars(sa.text("SELECT key FROM resource_versions "
+                                          "WHERE source = 'odd' AND valid_to_run IS NULL")))
+    assert stored == set(keys)
+    assert verify(engine, signer.public).ok
+
+
 def _refuse_results(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         if engine.dialect.name == "sqlite":

@@ -21,7 +21,6 @@ import statistics
 import sys
 import tempfile
 import time
-import zlib
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +40,7 @@ def build(url: str, resources: int, days: int, churn: float) -> dict[str, int]:
     from collector.canonical import canonical, sha256_hex
     from collector.db import engine_for
     from collector.ledger import result_digest
+    from collector.store import compress
 
     migrate.upgrade(engine_for(url, check_schema=False))
     load_all()
@@ -69,7 +69,7 @@ def build(url: str, resources: int, days: int, churn: float) -> dict[str, int]:
                 res = MAKERS[i % len(MAKERS)](i, REGIONS[i % 2], day)
                 body = canonical(res.data)
                 digest = sha256_hex(body)
-                blobs.append((digest, len(body), zlib.compress(body, 6), day))
+                blobs.append((digest, len(body), compress(body), day))
                 versions.append((SOURCE, res.kind, res.key, res.scope, res.region, digest, day))
                 keys.append(res.key)
                 for chk in checks[MAKERS[i % len(MAKERS)]]:

@@ -95,7 +95,8 @@ class CollectionErrorRow(Base):
 
 
 class Blob(Base):
-    """Canonical redacted JSON, stored once per SHA-256 digest (body zlib-compressed)."""
+    """Canonical redacted JSON, stored once per SHA-256 digest (body compressed: Zstandard, or
+    zlib in stores written before it; store.decompress() reads both)."""
 
     __tablename__ = "blobs"
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)

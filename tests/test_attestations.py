@@ -8,7 +8,6 @@ import base64
 import hashlib
 import shutil
 import subprocess
-import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import yaml
 from collector import config as configuration
 from collector.db import engine_for
 from collector.metrics import Metrics
+from collector.store import compress, decompress
 from tests.helpers import annexa, controls_json, emulator_client, write_config
 from tests.manual_support import (
     EXAMPLE_SOA,
@@ -72,7 +72,7 @@ def test_attestations_are_signed_evidence_that_expires_into_stale(tmp_path, data
     # The document is stored byte for byte, under its SHA-256, as a version of its own.
     (blob,) = rows(database_url, "SELECT body FROM blobs WHERE digest = :d",
                    d=hashlib.sha256(PDF).hexdigest())
-    assert zlib.decompress(blob.body) == PDF
+    assert decompress(blob.body) == PDF
 
     assert by_control(controls_json(capsys, config, "--at", _later(29)))["A.5.1"][
         "status"] == "pass"
@@ -113,7 +113,7 @@ def test_attestations_are_signed_evidence_that_expires_into_stale(tmp_path, data
     engine = sa.create_engine(database_url)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE blobs SET body = :b WHERE digest = :d"),
-                     {"b": zlib.compress(PDF.replace(b"policy", b"POLICY")),
+                     {"b": compress(PDF.replace(b"policy", b"POLICY")),
                       "d": hashlib.sha256(PDF).hexdigest()})
     engine.dispose()
     code, out, _ = annexa(capsys, config, "verify")

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from collector.db import engine_for
+from collector.store import compress, decompress
 from tests.helpers import annexa, emulator_client, write_config
 
 
@@ -54,12 +55,26 @@ def test_changed_blob_is_named(history, database_url, capsys):
     with engine.begin() as conn:
         digest, body = conn.execute(sa.text(
             "SELECT digest, body FROM blobs ORDER BY digest LIMIT 1")).one()
-        forged = zlib.compress(zlib.decompress(body).replace(b"alice", b"mallory"))
+        forged = compress(decompress(body).replace(b"alice", b"mallory"))
         if forged == body:
-            forged = zlib.compress(zlib.decompress(body) + b" ")
+            forged = compress(decompress(body) + b" ")
         conn.execute(sa.text("UPDATE blobs SET body = :b WHERE digest = :d"),
                      {"b": forged, "d": digest})
     assert f"blob {digest}" in _broken(capsys, history)
+
+
+def test_bodies_stored_with_zlib_before_zstandard_still_verify_and_read(history, database_url,
+                                                                          capsys):
+    engine = engine_for(database_url, check_schema=False)
+    with engine.begin() as conn:
+        rows = conn.execute(sa.text("SELECT digest, body FROM blobs")).all()
+        assert rows and all(bytes(body[:4]) == b"\x28\xb5\x2f\xfd" for _, body in rows)
+        for digest, body in rows:
+            conn.execute(sa.text("UPDATE blobs SET body = :b WHERE digest = :d"),
+                         {"b": zlib.compress(decompress(body), 6), "d": digest})
+    engine.dispose()
+    code, out, _ = annexa(capsys, history, "verify")
+    assert code == 0 and "ledger intact: 3 runs" in out, out
 
 
 def test_changed_result_is_named(history, database_url, capsys):

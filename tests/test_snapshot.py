@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zlib
 from datetime import timedelta
 
 import pytest
@@ -13,6 +12,7 @@ import sqlalchemy as sa
 from collector.db import engine_for
 from collector.schema import now
 from collector.snapshot import snapshot
+from collector.store import decompress
 from tests.bundle_history import History, build_history
 from tests.helpers import annexa
 
@@ -99,7 +99,7 @@ def test_the_evidence_digests_are_the_stored_blobs_of_that_run(history, capsys):
         for version in control["evidence"]:
             body = conn.scalar(sa.text("SELECT body FROM blobs WHERE digest = :d"),
                                {"d": version["digest"]})
-            data = zlib.decompress(body)
+            data = decompress(body)
             assert hashlib.sha256(data).hexdigest() == version["digest"]
             if version["kind"] == "aws.kms.key":
                 assert json.loads(data)["Arn"] == version["key"]

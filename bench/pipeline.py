@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.measure import database, database_bytes, run_child
+from collector.pipeline import PROCESS_WRITER_FROM
 
 
 def child(url: str, n: int, writer: str, workdir: Path) -> None:
@@ -50,9 +51,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--db", nargs="+", choices=("sqlite", "postgresql"),
                         default=["sqlite", "postgresql"])
-    parser.add_argument("--writer", choices=("process", "inline"), default="process",
-                        help="where evidence is written: a writer process (the default for "
-                             "sources this large) or the collecting process")
+    parser.add_argument("--writer", choices=("auto", "process", "inline"), default="auto",
+                        help="where evidence is written: a writer process, the collecting "
+                             "process, or (auto) as `writer: auto` would for a source of that "
+                             "size: a writer process from PROCESS_WRITER_FROM resources")
     parser.add_argument("--child", nargs=3, metavar=("URL", "N", "WRITER"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -64,18 +66,22 @@ def main() -> None:
         print(f"writer: {args.writer}; peak RSS is the two processes' joint peak: the collecting "
               "process's peak while the writer lived plus the writer's, or the collecting "
               "process's later peak (the seal) if higher")
-        print(f"{'db':<11} {'resources':>10} {'results':>10} {'seconds':>8} {'res/s':>8} "
-              f"{'peak RSS':>9} {'db size':>9}")
+        print(f"{'db':<11} {'resources':>10} {'results':>10} {'writer':>8} {'seconds':>8} "
+              f"{'res/s':>8} {'peak RSS':>9} {'db size':>9}")
         for kind in args.db:
             for n in args.sizes:
+                writer = args.writer
+                if writer == "auto":
+                    writer = "process" if n >= PROCESS_WRITER_FROM else "inline"
                 with database(kind, workdir) as url:
-                    run = run_child([__file__, "--child", url, str(n), args.writer])
+                    run = run_child([__file__, "--child", url, str(n), writer])
                     o = run.output
                     assert o["status"] == "complete", o
                     size = database_bytes(url)
                 rss = max(run.peak_rss_mb,
                           (o["with_writer_kb"] + o["writer_peak_rss_kb"]) / 1024)
-                print(f"{kind:<11} {o['resources']:>10} {o['results']:>10} {o['seconds']:>8.1f} "
+                print(f"{kind:<11} {o['resources']:>10} {o['results']:>10} {writer:>8} "
+                      f"{o['seconds']:>8.1f} "
                       f"{o['resources'] / o['seconds']:>8.0f} {rss:>7.0f}MB "
                       f"{size / 2**20:>7.0f}MB", flush=True)
 

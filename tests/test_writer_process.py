@@ -53,6 +53,8 @@ def test_a_writer_process_seals_what_an_inline_writer_seals(engine, tmp_path):
         assert (inline.extra["writer"], remote.extra["writer"]) == ("inline", "process")
         assert inline.status == remote.status == "complete", remote.message
         assert remote.extra["writer_peak_rss_kb"] > 0
+        assert remote.extra["collector_peak_rss_kb_with_writer"] > 0
+        assert "collector_peak_rss_kb_with_writer" not in inline.extra
         # Blobs are not compared: the inline run stored them first, for both sources.
         assert remote.stats.new_blobs == 0
         for field in ("resources", "results", "new_versions", "new_results",

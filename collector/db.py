@@ -31,5 +31,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA page_size=16384")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
+    # A checkpoint copies the WAL into the database and syncs it. A collection rewrites the
+    # same index pages batch after batch; checkpointing every 160 MB of WAL (10,000 pages of
+    # 16 KiB) instead of every 16 MB copies each of them fewer times: 1M resources went from
+    # 142 to 120 s. The WAL file may grow that large.
+    cur.execute("PRAGMA wal_autocheckpoint=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()

@@ -25,6 +25,7 @@ ERRORS = CollectionErrorRow.__table__
 
 log = logging.getLogger("annexa.store")
 
+_UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE; importing psycopg's errors costs SQLite 10 MB
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _codecs = threading.local()
 _CHUNK = 500  # keys per IN (...) lookup: well under SQLite's bound-parameter limit
@@ -91,10 +92,24 @@ class _Driver:
             return
         names = ", ".join(columns)
         if self.pg:
-            # COPY cannot skip conflicts, and a statement per row cost 30 us a blob: the rows
-            # are copied into a temporary table and inserted from it in one statement.
-            stage = f"annexa_stage_{table}"
+            # The caller has left out the keys it found stored, so COPY straight into the table
+            # almost always succeeds. When another writer stored one of them meanwhile, COPY
+            # (which cannot skip conflicts) is undone to its savepoint and the rows go through
+            # a temporary table, inserted from it in one statement that skips them.
             cursor = self.conn.connection.driver_connection.cursor()
+            cursor.execute("SAVEPOINT annexa_insert_new")
+            try:
+                with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            except Exception as exc:
+                if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
+                    raise
+                cursor.execute("ROLLBACK TO SAVEPOINT annexa_insert_new")
+            else:
+                cursor.execute("RELEASE SAVEPOINT annexa_insert_new")
+                return
+            stage = f"annexa_stage_{table}"
             cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
                            f"(LIKE {table}) ON COMMIT DELETE ROWS")
             with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:

@@ -94,6 +94,24 @@ def test_keys_that_need_quoting_are_found_again_by_the_next_run(engine, tmp_path
     assert verify(engine, signer.public).ok
 
 
+def test_blobs_another_writer_stored_meanwhile_are_skipped_not_fatal(engine):
+    from collector.store import _Driver, compress
+
+    def row(name: str) -> tuple:
+        return (name * 64, 1, compress(b"{}"), 1)
+
+    with engine.connect() as conn:
+        _Driver(conn).insert_new("blobs", ("digest", "size", "body", "first_run"), "digest",
+                                 [row("a")])
+        conn.commit()
+        # The caller looked "a" up before it was stored: the batch still goes in, once.
+        _Driver(conn).insert_new("blobs", ("digest", "size", "body", "first_run"), "digest",
+                                 [row("b"), row("a"), row("c")])
+        conn.commit()
+        stored = conn.execute(sa.text("SELECT digest FROM blobs ORDER BY digest")).scalars()
+        assert [d[0] for d in stored] == ["a", "b", "c"]
+
+
 def _refuse_results(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         if engine.dialect.name == "sqlite":

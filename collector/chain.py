@@ -38,21 +38,25 @@ class RunState:
 
 def run_state(conn: Connection, source: str, run_id: int) -> RunState:
     leaves = LeafSet()
-    for key, digest in _valid_rows(conn, "key, digest", "resource_versions", source, run_id):
-        leaves.add(ledger.resource_leaf(key, digest))
+    resource_leaf, result_leaf = ledger.resource_leaf, ledger.result_leaf
+    for rows in _valid_rows(conn, "key, digest", "resource_versions", source, run_id):
+        leaves.extend([resource_leaf(key, digest) for key, digest in rows])
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for check_id, subject, digest, status in _valid_rows(
-            conn, "check_id, subject, result_digest, status", "check_results", source, run_id):
-        leaves.add(ledger.result_leaf(check_id, subject, digest))
-        counts[check_id][status] += 1
+    for rows in _valid_rows(conn, "check_id, subject, result_digest, status", "check_results",
+                            source, run_id):
+        leaves.extend([result_leaf(check_id, subject, digest)
+                       for check_id, subject, digest, _ in rows])
+        for check_id, _, _, status in rows:
+            counts[check_id][status] += 1
     return RunState(leaves, {c: dict(n) for c, n in counts.items()})
 
 
 def _valid_rows(conn: Connection, columns: str, table: str, source: str,
-                run_id: int) -> Iterator[tuple]:
-    """Rows valid at `run_id`, streamed through the driver's own cursor: a seal reads every row
-    of its source's state, and SQLAlchemy's per-row objects would cost more than the reading.
-    PostgreSQL's cursor is a named, server-side one, so the state is never held whole."""
+                run_id: int) -> Iterator[list[tuple]]:
+    """Rows valid at `run_id`, in batches, streamed through the driver's own cursor: a seal
+    reads every row of its source's state, and SQLAlchemy's per-row objects would cost more
+    than the reading. PostgreSQL's cursor is a named, server-side one, so the state is never
+    held whole."""
     raw = conn.connection.driver_connection
     pg = conn.dialect.name == "postgresql"
     mark = "%s" if pg else "?"
@@ -63,7 +67,7 @@ def _valid_rows(conn: Connection, columns: str, table: str, source: str,
                        f"AND (valid_to_run IS NULL OR valid_to_run > {mark})",
                        (source, run_id, run_id))
         while rows := cursor.fetchmany(5000):
-            yield from rows
+            yield rows
     finally:
         cursor.close()
 

@@ -28,24 +28,28 @@ EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
 
 def _strings(items: Iterable[str]) -> str:
     """canonical() of a list of strings, byte for byte, without the encoder's generic walk:
-    these three functions run once per resource and result, on every collection and seal."""
+    the functions below run once per resource and result, on every collection and seal, and
+    spell out their few fields for the same reason."""
     return "[" + ",".join(map(encode_basestring, items)) + "]"
 
 
 def resource_leaf(key: str, digest: str) -> bytes:
-    text = '["resource",' + encode_basestring(key) + "," + encode_basestring(digest) + "]"
-    return hashlib.sha256(b"\x00" + text.encode()).digest()
+    text = '\x00["resource",' + encode_basestring(key) + "," + encode_basestring(digest) + "]"
+    return hashlib.sha256(text.encode()).digest()
 
 
 def result_digest(check_id: str, subject: str, status: str, reason: str,
                   evidence: list[str]) -> str:
-    text = _strings((check_id, subject, status, reason))[:-1] + "," + _strings(evidence) + "]"
+    enc = encode_basestring
+    text = ("[" + enc(check_id) + "," + enc(subject) + "," + enc(status) + "," + enc(reason)
+            + "," + _strings(evidence) + "]")
     return sha256_hex(text.encode())
 
 
 def result_leaf(check_id: str, subject: str, digest: str) -> bytes:
-    text = _strings(("result", check_id, subject, digest))
-    return hashlib.sha256(b"\x00" + text.encode()).digest()
+    enc = encode_basestring
+    text = '\x00["result",' + enc(check_id) + "," + enc(subject) + "," + enc(digest) + "]"
+    return hashlib.sha256(text.encode()).digest()
 
 
 class LeafSet:
@@ -54,8 +58,8 @@ class LeafSet:
     def __init__(self) -> None:
         self._buf = bytearray()
 
-    def add(self, leaf: bytes) -> None:
-        self._buf += leaf
+    def extend(self, leaves: list[bytes]) -> None:
+        self._buf += b"".join(leaves)
 
     def __len__(self) -> int:
         return len(self._buf) // 32

@@ -28,6 +28,10 @@ _NEEDLES = tuple(sorted(
     n for n in (_SECRET_NAMES | set(_SECRET_SUFFIXES) | {"private key", "passwd", "pwd="})
     if not any(other != n and other in n for other in
                (_SECRET_NAMES | set(_SECRET_SUFFIXES) | {"private key", "passwd", "pwd="}))))
+# What a secret looks like in normalised JSON text: a secret name closing a string, an inline
+# pair, a PEM header.
+_NAME_ENDS = tuple(f'{name}"' for name in sorted(_SECRET_NAMES | set(_SECRET_SUFFIXES)))
+_INLINE_MARKS = ("password=", "passwd=", "pwd=", "secret=", "token=", "private key")
 # Secrets that hide inside ordinary strings: PEM private keys and password=... pairs.
 _PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
 _INLINE = re.compile(r"(?i)\b(password|passwd|pwd|secret|token)=([^;&\s\"']+)")
@@ -66,9 +70,15 @@ def _names_a_secret(pair: dict[Any, Any]) -> bool:
 
 
 def might_hold_secrets(text: str) -> bool:
-    """False only when `text` (the data as JSON) cannot contain anything redact() would change."""
+    """False only when `text` (the data as JSON) cannot contain anything redact() would change.
+
+    A secret field's name, or a tag's label naming one, ends with a secret name, so in the JSON
+    it ends right before a closing quote: "password_enabled" holds a needle and is no secret.
+    Every IAM user's credential report has such names; telling them apart here spares a walk
+    of the whole resource."""
     norm = text.lower().replace("_", "").replace("-", "")
-    return any(needle in norm for needle in _NEEDLES)
+    return any(needle in norm for needle in _NEEDLES) and (
+        any(end in norm for end in _NAME_ENDS) or any(mark in norm for mark in _INLINE_MARKS))
 
 
 def _empty(value: Any) -> bool:

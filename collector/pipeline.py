@@ -159,8 +159,9 @@ def _resource(item: Resource, writer: RunWriter | RemoteWriter, evaluator: Evalu
     writer.add_resource(PendingResource(item.kind, item.key, item.scope, item.region, digest,
                                         body))
     digests[item.key] = digest
-    _results(evaluator.resource(
-        Resource(item.kind, item.key, item.scope, item.region, data)), writer, digests)
+    judged = item if data is item.data else Resource(item.kind, item.key, item.scope,
+                                                     item.region, data)
+    _results(evaluator.resource(judged), writer, digests)
     if not evaluator.buffers(item.kind):
         digests.pop(item.key, None)
 

@@ -72,10 +72,8 @@ def write_run(engine: Engine, signer: Signer, source: str, items: Iterable[Item]
             for item in items:
                 writer.add_resource(PendingResource(item.kind, item.key, SCOPE, REGION,
                                                     sha256_hex(item.body), item.body))
-            if replace:
-                writer.close_unseen(set())  # a reserved source has no check results to keep
-            else:
-                writer.flush()
+            # A reserved source has no check results to keep.
+            writer.finish(set() if replace else None)
             conn.execute(RUNS.update().where(RUNS.c.id == run_id).values(
                 status="complete", finished_at=now(), resources=writer.stats.resources))
             conn.commit()

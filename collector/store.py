@@ -7,7 +7,8 @@ import json
 import logging
 import threading
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -222,6 +223,11 @@ class RunWriter:
         self._other_results: set[tuple[str, str]] = set()
         self._sql = _Driver(conn)
         self._flushes = 0
+        # On PostgreSQL a batch's writes and commit run on a thread of their own, so the server
+        # works on them while this thread takes in the next batch (the wait on the server
+        # releases the interpreter). Anything else on the connection first waits for them.
+        self._io = ThreadPoolExecutor(1, "annexa-store") if self._sql.pg else None
+        self._writing: Future[None] | None = None
         conn.execute(sa.text(f"DROP TABLE IF EXISTS {_SEEN}"))
         conn.execute(sa.text(f"CREATE TEMPORARY TABLE {_SEEN} (id BIGINT PRIMARY KEY)"))
         conn.commit()
@@ -230,7 +236,7 @@ class RunWriter:
         self._resources[item.key] = item
         self.stats.resources += 1
         if len(self._resources) >= self.batch:
-            self.flush()
+            self._flush_batch()
 
     def add_result(self, item: PendingResult) -> None:
         self._results[(item.check_id, item.subject)] = item
@@ -239,10 +245,11 @@ class RunWriter:
         self.stats.results += 1
         self.stats.by_status[item.status] = self.stats.by_status.get(item.status, 0) + 1
         if len(self._results) >= self.batch * 4:
-            self.flush()
+            self._flush_batch()
 
     def add_error(self, err: CollectionError) -> None:
         self._errors.append(err)
+        self._settle()
         self.conn.execute(ERRORS.insert(), {
             "run_id": self.run_id, "scope": err.scope, "region": err.region,
             "service": err.service, "kinds": json.dumps(sorted(err.kinds)), "message": err.message,
@@ -253,6 +260,12 @@ class RunWriter:
         return list(self._errors)
 
     def flush(self) -> None:
+        """Write everything pending, and wait until it is committed."""
+        self._flush_batch()
+        self._settle()
+
+    def _flush_batch(self) -> None:
+        self._settle()
         self._flushes += 1
         if self._sql.pg and self._flushes & (self._flushes - 1) == 0:
             # A fresh table grows faster than autovacuum re-plans it: without statistics
@@ -261,15 +274,32 @@ class RunWriter:
             self._sql.analyze_grown({"resource_versions": st.new_versions,
                                      "check_results": st.new_results, "blobs": st.new_blobs},
                                     ANALYZE_FACTOR)
+        writes: list[Callable[[], None]] = []
         if self._resources:
-            self._flush_resources(list(self._resources.values()))
+            writes += self._plan_resources(list(self._resources.values()))
             self._resources.clear()
         if self._results:
-            self._flush_results(list(self._results.values()))
+            writes += self._plan_results(list(self._results.values()))
             self._results.clear()
-        self.conn.commit()
 
-    def _flush_resources(self, items: list[PendingResource]) -> None:
+        def write() -> None:
+            for step in writes:
+                step()
+            self.conn.commit()
+
+        if self._io is None:
+            write()
+        else:
+            self._writing = self._io.submit(write)
+
+    def _settle(self) -> None:
+        """Wait for the last batch's writes; their failure is raised here."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()
+
+    def _plan_resources(self, items: list[PendingResource]) -> list[Callable[[], None]]:
+        """Compare a batch with the open versions; return the writes it needs, in order."""
         open_rows = {key: (vid, digest) for vid, key, digest in self._sql.select_in(
             "SELECT id, key, digest FROM resource_versions{index} WHERE source = {p} "
             "AND valid_to_run IS NULL AND key IN ({keys})", (self.source,),
@@ -278,33 +308,37 @@ class RunWriter:
         for item in items:
             current = open_rows.get(item.key)
             if current and current[1] == item.digest:
-                unchanged.append(current[0])
+                unchanged.append((current[0],))
                 continue
             if current:
                 closing.append(current[0])
             inserting.append((self.source, item.kind, item.key, item.scope, item.region,
                               item.digest, self.run_id))
-        if inserting:
-            self._store_blobs([i for i in items if i.key not in open_rows
-                               or open_rows[i.key][1] != i.digest])
-        self._sql.insert_many(_SEEN, ("id",), [(i,) for i in unchanged])
-        self._close(VERSIONS, closing)
-        self._sql.insert_many("resource_versions", (
-            "source", "kind", "key", "scope", "region", "digest", "valid_from_run"), inserting)
+        blobs = self._new_blobs([i for i in items if i.key not in open_rows
+                                 or open_rows[i.key][1] != i.digest]) if inserting else []
         self.stats.new_versions += len(inserting)
         self.stats.closed_versions += len(closing)
+        return [
+            lambda: self._sql.insert_new("blobs", ("digest", "size", "body", "first_run"),
+                                         "digest", blobs),
+            lambda: self._sql.insert_many(_SEEN, ("id",), unchanged),
+            lambda: self._close(VERSIONS, closing),
+            lambda: self._sql.insert_many("resource_versions", (
+                "source", "kind", "key", "scope", "region", "digest", "valid_from_run"),
+                inserting),
+        ]
 
-    def _store_blobs(self, items: list[PendingResource]) -> None:
+    def _new_blobs(self, items: list[PendingResource]) -> list[tuple]:
+        """The blob rows of those bodies not stored yet."""
         wanted = {i.digest: i.body for i in items}
         known = {d for (d,) in self._sql.select_in(
             "SELECT digest FROM blobs WHERE digest IN ({keys})", (), list(wanted))}
         fresh = {d: b for d, b in wanted.items() if d not in known}
-        self._sql.insert_new("blobs", ("digest", "size", "body", "first_run"), "digest", [
-            (d, len(b), compress(b), self.run_id) for d, b in fresh.items()])
         self.stats.new_blobs += len(fresh)
         self.stats.new_blob_bytes += sum(len(b) for b in fresh.values())
+        return [(d, len(b), compress(b), self.run_id) for d, b in fresh.items()]
 
-    def _flush_results(self, items: list[PendingResult]) -> None:
+    def _plan_results(self, items: list[PendingResult]) -> list[Callable[[], None]]:
         open_rows = {(c, s): (rid, d) for rid, c, s, d in self._sql.select_in(
             "SELECT id, check_id, subject, result_digest FROM check_results{index} "
             "WHERE source = {p} AND valid_to_run IS NULL AND subject IN ({keys})",
@@ -319,12 +353,14 @@ class RunWriter:
             inserting.append((self.source, item.check_id, item.subject, item.kind, item.region,
                               item.status, item.reason, evidence_json(item.evidence),
                               item.digest, self.run_id))
-        self._close(RESULTS, closing)
-        self._sql.insert_many("check_results", (
-            "source", "check_id", "subject", "kind", "region", "status", "reason", "evidence",
-            "result_digest", "valid_from_run"), inserting)
         self.stats.new_results += len(inserting)
         self.stats.closed_results += len(closing)
+        return [
+            lambda: self._close(RESULTS, closing),
+            lambda: self._sql.insert_many("check_results", (
+                "source", "check_id", "subject", "kind", "region", "status", "reason",
+                "evidence", "result_digest", "valid_from_run"), inserting),
+        ]
 
     def _close(self, table: sa.Table, ids: list[int]) -> None:
         for part in _chunks(ids):
@@ -334,21 +370,35 @@ class RunWriter:
     def finish(self, registered_checks: set[str] | None) -> WriteStats:
         """End the run's writing. With the registered checks, close what the run did not see;
         without them (a run cut short), only store what is pending."""
-        if registered_checks is None:
-            self.flush()
-        else:
-            self.close_unseen(registered_checks)
+        try:
+            if registered_checks is None:
+                self.flush()
+            else:
+                self.close_unseen(registered_checks)
+        finally:
+            self._stop_io()
         return self.stats
 
     def salvage(self) -> None:
         """After the run failed: drop the failed statement's transaction, store what is
         pending."""
+        try:
+            self._settle()
+        except Exception:
+            log.exception("could not store a batch of %s", self.source)
         self.conn.rollback()
         try:
             self.flush()
         except Exception:
             self.conn.rollback()
             log.exception("could not store the last batch of %s", self.source)
+        finally:
+            self._stop_io()
+
+    def _stop_io(self) -> None:
+        if self._io is not None:
+            self._io.shutdown()
+            self._io = None  # whatever comes later is written in this thread
 
     def close_unseen(self, registered_checks: set[str]) -> None:
         """Close what this run did not see: resources gone, and results no longer produced.

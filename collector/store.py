@@ -34,6 +34,8 @@ _CHUNK = 500  # keys per IN (...) lookup: well under SQLite's bound-parameter li
 # scaled by the table's size), so the lookups need them only when missing or far outgrown; an
 # ANALYZE of a large table samples 30,000 rows.
 ANALYZE_FACTOR = 16
+SQLITE_COMMIT_EVERY = 8  # batches
+SQLITE_RUN_CACHE_KIB = 65_536
 _SEEN = "annexa_seen_versions"  # per-connection temporary table of unchanged open versions
 
 
@@ -228,6 +230,12 @@ class RunWriter:
         # releases the interpreter). Anything else on the connection first waits for them.
         self._io = ThreadPoolExecutor(1, "annexa-store") if self._sql.pg else None
         self._writing: Future[None] | None = None
+        if not self._sql.pg:
+            # Blobs are keyed by digest, so every batch lands on index pages all over the
+            # table, and a commit writes each of them to the WAL. Committing every few
+            # batches, with a cache that holds their pages, writes each page once for several
+            # (1M resources: 103 s to 95 s). The cache is returned at the end.
+            conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_RUN_CACHE_KIB}")
         conn.execute(sa.text(f"DROP TABLE IF EXISTS {_SEEN}"))
         conn.execute(sa.text(f"CREATE TEMPORARY TABLE {_SEEN} (id BIGINT PRIMARY KEY)"))
         conn.commit()
@@ -261,10 +269,10 @@ class RunWriter:
 
     def flush(self) -> None:
         """Write everything pending, and wait until it is committed."""
-        self._flush_batch()
+        self._flush_batch(commit=True)
         self._settle()
 
-    def _flush_batch(self) -> None:
+    def _flush_batch(self, commit: bool = False) -> None:
         self._settle()
         self._flushes += 1
         if self._sql.pg and self._flushes & (self._flushes - 1) == 0:
@@ -282,10 +290,13 @@ class RunWriter:
             writes += self._plan_results(list(self._results.values()))
             self._results.clear()
 
+        commit = commit or self._sql.pg or self._flushes % SQLITE_COMMIT_EVERY == 0
+
         def write() -> None:
             for step in writes:
                 step()
-            self.conn.commit()
+            if commit:
+                self.conn.commit()
 
         if self._io is None:
             write()
@@ -376,7 +387,7 @@ class RunWriter:
             else:
                 self.close_unseen(registered_checks)
         finally:
-            self._stop_io()
+            self._release()
         return self.stats
 
     def salvage(self) -> None:
@@ -393,9 +404,12 @@ class RunWriter:
             self.conn.rollback()
             log.exception("could not store the last batch of %s", self.source)
         finally:
-            self._stop_io()
+            self._release()
 
-    def _stop_io(self) -> None:
+    def _release(self) -> None:
+        """Give back what the run held: its cache on SQLite, its thread on PostgreSQL."""
+        if not self._sql.pg:
+            self.conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default
         if self._io is not None:
             self._io.shutdown()
             self._io = None  # whatever comes later is written in this thread

@@ -22,19 +22,21 @@ _SECRET_NAMES = frozenset({
 })
 _SECRET_SUFFIXES = ("password", "secret", "secretkey", "privatekey", "apikey", "connectionstring",
                     "sessiontoken", "accesstoken", "refreshtoken")
+_SECRET_WORDS = _SECRET_NAMES | set(_SECRET_SUFFIXES)
+# Words that name an inline secret: "password=...", "token=..." inside an ordinary string.
+_INLINE_WORDS = ("password", "passwd", "pwd", "secret", "token")
 # Lower-cased fragments of which any secret name or inline secret has at least one. JSON text
 # without any of them (after dropping _ and -) needs no redaction: the fast path for most data.
+_FRAGMENTS = _SECRET_WORDS | {"private key", "passwd", "pwd="}
 _NEEDLES = tuple(sorted(
-    n for n in (_SECRET_NAMES | set(_SECRET_SUFFIXES) | {"private key", "passwd", "pwd="})
-    if not any(other != n and other in n for other in
-               (_SECRET_NAMES | set(_SECRET_SUFFIXES) | {"private key", "passwd", "pwd="}))))
+    n for n in _FRAGMENTS if not any(other != n and other in n for other in _FRAGMENTS)))
 # What a secret looks like in normalised JSON text: a secret name closing a string, an inline
 # pair, a PEM header.
-_NAME_ENDS = tuple(f'{name}"' for name in sorted(_SECRET_NAMES | set(_SECRET_SUFFIXES)))
-_INLINE_MARKS = ("password=", "passwd=", "pwd=", "secret=", "token=", "private key")
+_NAME_ENDS = tuple(f'{name}"' for name in sorted(_SECRET_WORDS))
+_INLINE_MARKS = (*(f"{word}=" for word in _INLINE_WORDS), "private key")
 # Secrets that hide inside ordinary strings: PEM private keys and password=... pairs.
 _PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
-_INLINE = re.compile(r"(?i)\b(password|passwd|pwd|secret|token)=([^;&\s\"']+)")
+_INLINE = re.compile(rf"(?i)\b({'|'.join(_INLINE_WORDS)})=([^;&\s\"']+)")
 
 
 @lru_cache(maxsize=8192)

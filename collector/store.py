@@ -10,6 +10,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 import zstandard
@@ -83,10 +84,7 @@ class _Driver:
             return
         names = ", ".join(columns)
         if self.pg:
-            cursor = self.conn.connection.driver_connection.cursor()
-            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+            _copy(self.conn.connection.driver_connection.cursor(), table, names, rows)
             return
         marks = ", ".join("?" * len(columns))
         self.conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
@@ -105,9 +103,7 @@ class _Driver:
             cursor = self.conn.connection.driver_connection.cursor()
             cursor.execute("SAVEPOINT annexa_insert_new")
             try:
-                with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
+                _copy(cursor, table, names, rows)
             except Exception as exc:
                 if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
                     raise
@@ -118,9 +114,7 @@ class _Driver:
             stage = f"annexa_stage_{table}"
             cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
                            f"(LIKE {table}) ON COMMIT DELETE ROWS")
-            with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+            _copy(cursor, stage, names, rows)
             cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} "
                            f"ON CONFLICT ({key}) DO NOTHING")
             cursor.execute(f"DELETE FROM {stage}")
@@ -269,10 +263,10 @@ class RunWriter:
 
     def flush(self) -> None:
         """Write everything pending, and wait until it is committed."""
-        self._flush_batch(commit=True)
+        self._flush_batch(final=True)
         self._settle()
 
-    def _flush_batch(self, commit: bool = False) -> None:
+    def _flush_batch(self, final: bool = False) -> None:
         self._settle()
         self._flushes += 1
         if self._sql.pg and self._flushes & (self._flushes - 1) == 0:
@@ -290,7 +284,7 @@ class RunWriter:
             writes += self._plan_results(list(self._results.values()))
             self._results.clear()
 
-        commit = commit or self._sql.pg or self._flushes % SQLITE_COMMIT_EVERY == 0
+        commit = final or self._sql.pg or self._flushes % SQLITE_COMMIT_EVERY == 0
 
         def write() -> None:
             for step in writes:
@@ -315,7 +309,7 @@ class RunWriter:
             "SELECT id, key, digest FROM resource_versions{index} WHERE source = {p} "
             "AND valid_to_run IS NULL AND key IN ({keys})", (self.source,),
             [i.key for i in items], "ix_resource_versions_key")}
-        unchanged, closing, inserting = [], [], []
+        unchanged, closing, changed = [], [], []
         for item in items:
             current = open_rows.get(item.key)
             if current and current[1] == item.digest:
@@ -323,10 +317,10 @@ class RunWriter:
                 continue
             if current:
                 closing.append(current[0])
-            inserting.append((self.source, item.kind, item.key, item.scope, item.region,
-                              item.digest, self.run_id))
-        blobs = self._new_blobs([i for i in items if i.key not in open_rows
-                                 or open_rows[i.key][1] != i.digest]) if inserting else []
+            changed.append(item)
+        inserting = [(self.source, i.kind, i.key, i.scope, i.region, i.digest, self.run_id)
+                     for i in changed]
+        blobs = self._new_blobs(changed) if changed else []
         self.stats.new_versions += len(inserting)
         self.stats.closed_versions += len(closing)
         return [
@@ -452,6 +446,12 @@ class RunWriter:
                 yield sa.not_(in_kinds)
             else:
                 yield sa.not_(sa.and_(in_kinds, table.c.region == err.region))
+
+
+def _copy(cursor: Any, table: str, names: str, rows: list[tuple]) -> None:
+    with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _pg_text_array(values: list[str]) -> str:

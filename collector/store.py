@@ -27,7 +27,6 @@ ERRORS = CollectionErrorRow.__table__
 
 log = logging.getLogger("annexa.store")
 
-_UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE; importing psycopg's errors costs SQLite 10 MB
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _codecs = threading.local()
 _CHUNK = 500  # keys per IN (...) lookup: well under SQLite's bound-parameter limit
@@ -89,40 +88,25 @@ class _Driver:
         marks = ", ".join("?" * len(columns))
         self.conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
-    def insert_new(self, table: str, columns: tuple[str, ...], key: str,
-                   rows: list[tuple]) -> None:
-        """Insert rows, skipping those whose `key` another writer stored meanwhile."""
+    def insert_blobs(self, rows: list[tuple[str, int, bytes, int]]) -> None:
+        """Insert blob rows (digest, size, body, first_run), skipping digests that another
+        writer stored since the caller looked them up."""
         if not rows:
             return
-        names = ", ".join(columns)
         if self.pg:
-            # The caller has left out the keys it found stored, so COPY straight into the table
-            # almost always succeeds. When another writer stored one of them meanwhile, COPY
-            # (which cannot skip conflicts) is undone to its savepoint and the rows go through
-            # a temporary table, inserted from it in one statement that skips them.
-            cursor = self.conn.connection.driver_connection.cursor()
-            cursor.execute("SAVEPOINT annexa_insert_new")
-            try:
-                _copy(cursor, table, names, rows)
-            except Exception as exc:
-                if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
-                    raise
-                cursor.execute("ROLLBACK TO SAVEPOINT annexa_insert_new")
-            else:
-                cursor.execute("RELEASE SAVEPOINT annexa_insert_new")
-                return
-            stage = f"annexa_stage_{table}"
-            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
-                           f"(LIKE {table}) ON COMMIT DELETE ROWS")
-            _copy(cursor, stage, names, rows)
-            cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} "
-                           f"ON CONFLICT ({key}) DO NOTHING")
-            cursor.execute(f"DELETE FROM {stage}")
+            # One statement, its arrays bound in binary: COPY cannot skip a conflict, and
+            # wrapping it in a savepoint cost four round trips a batch, each of which could
+            # wait out the interpreter's switch interval behind the collecting thread.
+            digests, sizes, bodies, runs = zip(*rows, strict=True)
+            self.conn.connection.driver_connection.cursor().execute(
+                "INSERT INTO blobs (digest, size, body, first_run) SELECT d, s, b, %b "
+                "FROM unnest(%b::text[], %b::int4[], %b::bytea[]) AS t(d, s, b) "
+                "ON CONFLICT (digest) DO NOTHING",
+                (runs[0], list(digests), list(sizes), list(bodies)))
             return
-        marks = ", ".join("?" * len(columns))
         self.conn.exec_driver_sql(
-            f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT ({key}) DO NOTHING",
-            rows)
+            "INSERT INTO blobs (digest, size, body, first_run) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (digest) DO NOTHING", rows)
 
 
 def evidence_json(digests: list[str]) -> str:
@@ -324,8 +308,7 @@ class RunWriter:
         self.stats.new_versions += len(inserting)
         self.stats.closed_versions += len(closing)
         return [
-            lambda: self._sql.insert_new("blobs", ("digest", "size", "body", "first_run"),
-                                         "digest", blobs),
+            lambda: self._sql.insert_blobs(blobs),
             lambda: self._sql.insert_many(_SEEN, ("id",), unchanged),
             lambda: self._close(VERSIONS, closing),
             lambda: self._sql.insert_many("resource_versions", (

@@ -101,12 +101,10 @@ def test_blobs_another_writer_stored_meanwhile_are_skipped_not_fatal(engine):
         return (name * 64, 1, compress(b"{}"), 1)
 
     with engine.connect() as conn:
-        _Driver(conn).insert_new("blobs", ("digest", "size", "body", "first_run"), "digest",
-                                 [row("a")])
+        _Driver(conn).insert_blobs([row("a")])
         conn.commit()
         # The caller looked "a" up before it was stored: the batch still goes in, once.
-        _Driver(conn).insert_new("blobs", ("digest", "size", "body", "first_run"), "digest",
-                                 [row("b"), row("a"), row("c")])
+        _Driver(conn).insert_blobs([row("b"), row("a"), row("c")])
         conn.commit()
         stored = conn.execute(sa.text("SELECT digest FROM blobs ORDER BY digest")).scalars()
         assert [d[0] for d in stored] == ["a", "b", "c"]

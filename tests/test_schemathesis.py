@@ -48,17 +48,18 @@ def map_query(ctx: Any, query: dict[str, Any] | None) -> dict[str, Any] | None:
 
     A reversed window is refused by design (400), which the schema cannot express, so it would
     be reported as valid data rejected: put it in order. Invalid values that the HTTP client
-    cannot put in a query string (an empty list for a parameter that is no list, an object,
-    anything but text for a parameter the route does not declare) would be dropped, so the
-    server would never see what the case claims to send: send their JSON text instead, which
-    the server must refuse (422)."""
+    cannot put in a query string as they are (a list for a parameter that is no list, sent
+    as nothing or as a bare value; an object; anything but text for a parameter the route does
+    not declare) would be dropped or flattened, so the server would never see what the case
+    claims to send: send their JSON text instead, which the server must refuse (422)."""
     params = {p.name: json.dumps(p.definition.get("schema", {}))
               for p in (ctx.operation.query if ctx.operation else [])}
     for name, value in list((query or {}).items()):
         if name not in params:
             dropped = not isinstance(value, str)
         else:
-            dropped = isinstance(value, dict) or (value == [] and '"array"' not in params[name])
+            dropped = isinstance(value, dict) or (isinstance(value, list)
+                                                  and '"array"' not in params[name])
         if dropped:
             query[name] = json.dumps(value)  # type: ignore[index]
     if query and "from" in query and "to" in query:

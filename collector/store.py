@@ -7,8 +7,8 @@ import json
 import logging
 import threading
 import zlib
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,16 +36,77 @@ _CHUNK = 500  # keys per IN (...) lookup: well under SQLite's bound-parameter li
 ANALYZE_FACTOR = 16
 SQLITE_COMMIT_EVERY = 8  # batches
 SQLITE_RUN_CACHE_KIB = 65_536
-_SEEN = "annexa_seen_versions"  # per-connection temporary table of unchanged open versions
+# Per-connection temporary table of the open versions a run found unchanged.
+SEEN = sa.Table("annexa_seen_versions", sa.MetaData(), sa.Column("id", sa.BigInteger))
+_IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open on the connection
 
 
 class _Driver:
     """The writer's hot statements at the DBAPI level: SQLAlchemy's per-row parameter handling
-    costs more than the database does here. PostgreSQL gets COPY and = ANY(array)."""
+    costs more than the database does here.
+
+    On PostgreSQL a run's batches are sent in pipeline mode: a batch's writes, in a
+    transaction of their own, go out without waiting for the server, which works on them while
+    the collector takes in the next batch; the next lookup waits for them, and raises what
+    failed. So one thread keeps both cores busy, where a writer thread had to win the
+    interpreter back after every round trip."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.pg = conn.dialect.name == "postgresql"
+        self._pipeline: Any = None
+        self._types: dict[tuple[str, tuple[str, ...]], str] = {}
+
+    def cursor(self) -> Any:
+        return self.conn.connection.driver_connection.cursor()
+
+    def queue(self) -> None:
+        """Enter pipeline mode (PostgreSQL): from here on the caller opens and commits its own
+        transactions, with BEGIN and COMMIT sent like any statement."""
+        if not self.pg or self._pipeline is not None:
+            return
+        self.conn.commit()
+        raw = self.conn.connection.driver_connection
+        raw.autocommit = True
+        self._pipeline = raw.pipeline()
+        self._pipeline.__enter__()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One batch's writes, undone together if one fails and kept apart from the batches
+        before it: on PostgreSQL a transaction sent with them, on SQLite (which commits every
+        few batches) a savepoint inside the run's transaction."""
+        if self.pg:
+            self.cursor().execute("BEGIN")
+            yield
+            self.cursor().execute("COMMIT")
+            return
+        if not self.conn.connection.driver_connection.in_transaction:
+            # Releasing a savepoint that opened the transaction would commit it.
+            self.conn.exec_driver_sql("BEGIN")
+        self.conn.exec_driver_sql("SAVEPOINT annexa_batch")
+        try:
+            yield
+        except BaseException:
+            self.conn.exec_driver_sql("ROLLBACK TO SAVEPOINT annexa_batch")
+            raise
+        finally:
+            self.conn.exec_driver_sql("RELEASE SAVEPOINT annexa_batch")
+
+    def settle(self) -> None:
+        """Wait for every statement sent and leave pipeline mode, the connection as it was. A
+        failure is raised here unless a lookup has raised it already; its batch is rolled
+        back, and the batches before it stay committed."""
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is None:
+            return
+        raw = self.conn.connection.driver_connection
+        try:
+            pipeline.__exit__(None, None, None)
+        finally:
+            if raw.pgconn.transaction_status != _IDLE:
+                raw.rollback()
+            raw.autocommit = False
 
     def select_in(self, sql: str, fixed: tuple, values: list[str],
                   index: str = "") -> list[tuple]:
@@ -53,7 +114,7 @@ class _Driver:
         table name for SQLite's index hint."""
         if not values:
             return []
-        cursor = self.conn.connection.driver_connection.cursor()
+        cursor = self.cursor()
         if self.pg:
             query = sql.replace("{p}", "%s").replace(" IN ({keys})", " = ANY(%s::text[])")
             cursor.execute(query.replace("{index}", ""), (*fixed, _pg_text_array(values)))
@@ -71,22 +132,48 @@ class _Driver:
     def analyze_grown(self, tables: dict[str, int], factor: int) -> None:
         """ANALYZE those of `tables` (name: rows this run inserted) that this run has made
         `factor` times larger than their statistics say."""
-        known = dict(self.conn.exec_driver_sql(
-            "SELECT relname, reltuples FROM pg_class WHERE relname = ANY(%(t)s) "
-            "AND relkind = 'r'", {"t": list(tables)}).all())
+        cursor = self.cursor()
+        cursor.execute("SELECT relname, reltuples FROM pg_class WHERE relname = ANY(%s::text[]) "
+                       "AND relkind = 'r'", (_pg_text_array(list(tables)),))
+        known = dict(cursor.fetchall())
         grown = sorted(t for t, n in tables.items() if n and n >= factor * max(known.get(t, 0), 1))
         if grown:
-            self.conn.exec_driver_sql(f"ANALYZE {', '.join(grown)}")
+            cursor.execute(f"ANALYZE {', '.join(grown)}")
 
-    def insert_many(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    def insert_many(self, table: sa.Table, columns: tuple[str, ...], rows: list[tuple]) -> None:
         if not rows:
             return
         names = ", ".join(columns)
         if self.pg:
-            _copy(self.conn.connection.driver_connection.cursor(), table, names, rows)
+            # COPY cannot be pipelined. An array literal per column is built by string
+            # operations over the whole column; binding lists costs a Python call per value.
+            self.cursor().execute(
+                f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest("
+                f"{self._array_types(table, columns)})",
+                [_pg_array(c) for c in zip(*rows, strict=True)])
             return
         marks = ", ".join("?" * len(columns))
-        self.conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+        self.conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+
+    def _array_types(self, table: sa.Table, columns: tuple[str, ...]) -> str:
+        """The unnest() arguments of `columns`: a parameter cast to its column's array type
+        each."""
+        key = (table.name, columns)
+        if key not in self._types:
+            self._types[key] = ", ".join(
+                f"%s::{table.c[c].type.compile(dialect=self.conn.dialect)}[]" for c in columns)
+        return self._types[key]
+
+    def close(self, table: sa.Table, ids: list[int], run_id: int) -> None:
+        """End the intervals of rows `ids` at `run_id`."""
+        if self._pipeline is not None:
+            if ids:
+                self.cursor().execute(f"UPDATE {table.name} SET valid_to_run = %b "
+                                      "WHERE id = ANY(%b::bigint[])", (run_id, ids))
+            return
+        for part in _chunks(ids):
+            self.conn.execute(table.update().where(table.c.id.in_(part))
+                              .values(valid_to_run=run_id))
 
     def insert_blobs(self, rows: list[tuple[str, int, bytes, int]]) -> None:
         """Insert blob rows (digest, size, body, first_run), skipping digests that another
@@ -94,11 +181,10 @@ class _Driver:
         if not rows:
             return
         if self.pg:
-            # One statement, its arrays bound in binary: COPY cannot skip a conflict, and
-            # wrapping it in a savepoint cost four round trips a batch, each of which could
-            # wait out the interpreter's switch interval behind the collecting thread.
+            # One statement, its arrays bound in binary (bodies are bytes): COPY can neither
+            # skip a conflict nor be pipelined.
             digests, sizes, bodies, runs = zip(*rows, strict=True)
-            self.conn.connection.driver_connection.cursor().execute(
+            self.cursor().execute(
                 "INSERT INTO blobs (digest, size, body, first_run) SELECT d, s, b, %b "
                 "FROM unnest(%b::text[], %b::int4[], %b::bytea[]) AS t(d, s, b) "
                 "ON CONFLICT (digest) DO NOTHING",
@@ -203,25 +289,27 @@ class RunWriter:
         self._other_results: set[tuple[str, str]] = set()
         self._sql = _Driver(conn)
         self._flushes = 0
-        # On PostgreSQL a batch's writes and commit run on a thread of their own, so the server
-        # works on them while this thread takes in the next batch (the wait on the server
-        # releases the interpreter). Anything else on the connection first waits for them.
-        self._io = ThreadPoolExecutor(1, "annexa-store") if self._sql.pg else None
-        self._writing: Future[None] | None = None
         if not self._sql.pg:
             # Blobs are keyed by digest, so every batch lands on index pages all over the
             # table, and a commit writes each of them to the WAL. Committing every few
             # batches, with a cache that holds their pages, writes each page once for several
             # (1M resources: 103 s to 95 s). The cache is returned at the end.
             conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_RUN_CACHE_KIB}")
-        conn.execute(sa.text(f"DROP TABLE IF EXISTS {_SEEN}"))
-        conn.execute(sa.text(f"CREATE TEMPORARY TABLE {_SEEN} (id BIGINT PRIMARY KEY)"))
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS {SEEN.name}"))
+        conn.execute(sa.text(f"CREATE TEMPORARY TABLE {SEEN.name} (id BIGINT PRIMARY KEY)"))
         conn.commit()
 
     def add_resource(self, item: PendingResource) -> None:
+        # A full batch is written when the next resource arrives, so that the results judged
+        # from a resource, added right after it, go into the same batch.
+        if len(self._resources) >= self.batch:
+            self._flush_batch()
         self._resources[item.key] = item
         self.stats.resources += 1
-        if len(self._resources) >= self.batch:
+
+    def end_batch(self) -> None:
+        """Write what is buffered as a batch now (a writer process receives whole batches)."""
+        if self._resources or self._results:
             self._flush_batch()
 
     def add_result(self, item: PendingResult) -> None:
@@ -251,8 +339,8 @@ class RunWriter:
         self._settle()
 
     def _flush_batch(self, final: bool = False) -> None:
-        self._settle()
         self._flushes += 1
+        self._sql.queue()
         if self._sql.pg and self._flushes & (self._flushes - 1) == 0:
             # A fresh table grows faster than autovacuum re-plans it: without statistics
             # PostgreSQL scans whole tables for each batch's lookups.
@@ -260,32 +348,24 @@ class RunWriter:
             self._sql.analyze_grown({"resource_versions": st.new_versions,
                                      "check_results": st.new_results, "blobs": st.new_blobs},
                                     ANALYZE_FACTOR)
+        # A lookup is where an earlier batch's failure surfaces: the items leave the buffers
+        # only once both are planned, so that salvage() still has them.
         writes: list[Callable[[], None]] = []
         if self._resources:
             writes += self._plan_resources(list(self._resources.values()))
-            self._resources.clear()
         if self._results:
             writes += self._plan_results(list(self._results.values()))
-            self._results.clear()
-
-        commit = final or self._sql.pg or self._flushes % SQLITE_COMMIT_EVERY == 0
-
-        def write() -> None:
+        self._resources.clear()
+        self._results.clear()
+        with self._sql.batch():
             for step in writes:
                 step()
-            if commit:
-                self.conn.commit()
-
-        if self._io is None:
-            write()
-        else:
-            self._writing = self._io.submit(write)
+        if not self._sql.pg and (final or self._flushes % SQLITE_COMMIT_EVERY == 0):
+            self.conn.commit()
 
     def _settle(self) -> None:
-        """Wait for the last batch's writes; their failure is raised here."""
-        writing, self._writing = self._writing, None
-        if writing is not None:
-            writing.result()
+        """Wait until every batch sent is written; a failure is raised here."""
+        self._sql.settle()
 
     def _plan_resources(self, items: list[PendingResource]) -> list[Callable[[], None]]:
         """Compare a batch with the open versions; return the writes it needs, in order."""
@@ -309,9 +389,9 @@ class RunWriter:
         self.stats.closed_versions += len(closing)
         return [
             lambda: self._sql.insert_blobs(blobs),
-            lambda: self._sql.insert_many(_SEEN, ("id",), unchanged),
-            lambda: self._close(VERSIONS, closing),
-            lambda: self._sql.insert_many("resource_versions", (
+            lambda: self._sql.insert_many(SEEN, ("id",), unchanged),
+            lambda: self._sql.close(VERSIONS, closing, self.run_id),
+            lambda: self._sql.insert_many(VERSIONS, (
                 "source", "kind", "key", "scope", "region", "digest", "valid_from_run"),
                 inserting),
         ]
@@ -344,16 +424,11 @@ class RunWriter:
         self.stats.new_results += len(inserting)
         self.stats.closed_results += len(closing)
         return [
-            lambda: self._close(RESULTS, closing),
-            lambda: self._sql.insert_many("check_results", (
+            lambda: self._sql.close(RESULTS, closing, self.run_id),
+            lambda: self._sql.insert_many(RESULTS, (
                 "source", "check_id", "subject", "kind", "region", "status", "reason",
                 "evidence", "result_digest", "valid_from_run"), inserting),
         ]
-
-    def _close(self, table: sa.Table, ids: list[int]) -> None:
-        for part in _chunks(ids):
-            self.conn.execute(table.update().where(table.c.id.in_(part))
-                              .values(valid_to_run=self.run_id))
 
     def finish(self, registered_checks: set[str] | None) -> WriteStats:
         """End the run's writing. With the registered checks, close what the run did not see;
@@ -368,14 +443,14 @@ class RunWriter:
         return self.stats
 
     def salvage(self) -> None:
-        """After the run failed: drop the failed statement's transaction, store what is
-        pending."""
+        """After the run failed: keep what the batches before a failed one wrote, and store
+        what is pending. A failed batch has been undone on its own."""
         try:
             self._settle()
         except Exception:
             log.exception("could not store a batch of %s", self.source)
-        self.conn.rollback()
         try:
+            self.conn.commit()
             self.flush()
         except Exception:
             self.conn.rollback()
@@ -384,12 +459,11 @@ class RunWriter:
             self._release()
 
     def _release(self) -> None:
-        """Give back what the run held: its cache on SQLite, its thread on PostgreSQL."""
-        if not self._sql.pg:
+        """Give back what the run held: its cache on SQLite, pipeline mode on PostgreSQL."""
+        if self._sql.pg:
+            self._sql.settle()
+        else:
             self.conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default
-        if self._io is not None:
-            self._io.shutdown()
-            self._io = None  # whatever comes later is written in this thread
 
     def close_unseen(self, registered_checks: set[str]) -> None:
         """Close what this run did not see: resources gone, and results no longer produced.
@@ -397,10 +471,9 @@ class RunWriter:
         What sits under a kind and region that could not be read is kept open: absence of
         evidence there is not evidence of absence."""
         self.flush()
-        seen = sa.table(_SEEN, sa.column("id"))
         gone = self.conn.execute(VERSIONS.update().where(
             VERSIONS.c.source == self.source, VERSIONS.c.valid_to_run.is_(None),
-            VERSIONS.c.valid_from_run < self.run_id, VERSIONS.c.id.not_in(sa.select(seen.c.id)),
+            VERSIONS.c.valid_from_run < self.run_id, VERSIONS.c.id.not_in(sa.select(SEEN.c.id)),
             *self._kept(VERSIONS)).values(valid_to_run=self.run_id))
         self.stats.closed_versions += gone.rowcount
         # An open result whose subject has no open version is about a resource that is gone,
@@ -418,7 +491,7 @@ class RunWriter:
             RESULTS.c.source == self.source, RESULTS.c.valid_to_run.is_(None),
             RESULTS.c.check_id.not_in(registered_checks)))
         stale.extend(retired)
-        self._close(RESULTS, stale)
+        self._sql.close(RESULTS, stale, self.run_id)
         self.stats.closed_results += len(stale)
         self.conn.commit()
 
@@ -431,17 +504,25 @@ class RunWriter:
                 yield sa.not_(sa.and_(in_kinds, table.c.region == err.region))
 
 
-def _copy(cursor: Any, table: str, names: str, rows: list[tuple]) -> None:
-    with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
-def _pg_text_array(values: list[str]) -> str:
+def _pg_text_array(values: Sequence[str]) -> str:
     """A text[] literal. psycopg adapts a list element by element in Python, 5 ms for a batch's
-    1,000 keys; the literal is built in C string operations."""
-    return "{" + ",".join(
-        '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+    1,000 keys; the literal is built by a few string operations over the whole column. NUL
+    joins the values because PostgreSQL's text cannot hold it."""
+    if not values:
+        return "{}"
+    joined = "\x00".join(values)
+    if joined.count("\x00") != len(values) - 1:
+        raise ValueError("a text value holds a NUL character, which PostgreSQL cannot store")
+    if "\\" in joined or '"' in joined:
+        joined = joined.replace("\\", "\\\\").replace('"', '\\"')
+    return '{"' + joined.replace("\x00", '","') + '"}'
+
+
+def _pg_array(values: Sequence[Any]) -> str:
+    """An array literal of text or integer values."""
+    if isinstance(values[0], str):
+        return _pg_text_array(values)
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def _chunks(values: list, size: int = _CHUNK) -> Iterable[list]:

@@ -54,30 +54,41 @@ def serve(inbox: Pipe, outbox: Pipe) -> None:
         engine = engine_for(url, check_schema=False)
         with engine.connect() as conn:
             writer = RunWriter(conn, run_id, source, batch)
-            while True:
-                try:
-                    op, payload = inbox.recv()
-                except EOFError:  # the collecting process is gone: keep what arrived
-                    writer.finish(None)
-                    return
-                if op == "resources":
-                    for row in payload:
-                        writer.add_resource(PendingResource(*row))
-                elif op == "results":
-                    for row in payload:
-                        writer.add_result(PendingResult(*row))
-                elif op == "error":
-                    writer.add_error(payload)
-                elif op == "finish":
-                    stats = writer.finish(None if payload is None else set(payload))
-                    outbox.send(("done", stats,
-                                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
-                    return
+            try:
+                _write_run(writer, inbox, outbox)
+            except Exception:
+                writer.salvage()  # the batches around a failed one are evidence all the same
+                raise
     except Exception as exc:
         outbox.send(("failed", f"{type(exc).__name__}: {exc}"))
     finally:
         if engine is not None:
             engine.dispose()
+
+
+def _write_run(writer: RunWriter, inbox: Pipe, outbox: Pipe) -> None:
+    while True:
+        try:
+            op, payload = inbox.recv()
+        except EOFError:  # the collecting process is gone: keep what arrived
+            writer.finish(None)
+            return
+        if op == "batch":
+            resources, results = payload
+            for row in resources:
+                writer.add_resource(PendingResource(*row))
+            for row in results:
+                writer.add_result(PendingResult(*row))
+            writer.end_batch()  # now, while the collector reads the next one
+        elif op == "results":
+            for row in payload:
+                writer.add_result(PendingResult(*row))
+        elif op == "error":
+            writer.add_error(payload)
+        elif op == "finish":
+            stats = writer.finish(None if payload is None else set(payload))
+            outbox.send(("done", stats, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+            return
 
 
 class RemoteWriter:
@@ -113,12 +124,13 @@ class RemoteWriter:
         return list(self._errors)
 
     def add_resource(self, item: PendingResource) -> None:
+        if len(self._resources) >= self.batch:
+            # With the results judged so far: the writer batches a resource with them.
+            self._send("batch", (self._resources, self._results))
+            self._resources, self._results = [], []
         self._resources.append((item.kind, item.key, item.scope, item.region, item.digest,
                                 item.body))
         self.stats.resources += 1
-        if len(self._resources) >= self.batch:
-            self._send("resources", self._resources)
-            self._resources = []
 
     def add_result(self, item: PendingResult) -> None:
         self._results.append((item.check_id, item.subject, item.kind, item.region, item.status,
@@ -135,10 +147,8 @@ class RemoteWriter:
 
     def finish(self, registered_checks: set[str] | None) -> WriteStats:
         """As RunWriter.finish(), then wait for the writer to report and exit."""
-        if self._resources:
-            self._send("resources", self._resources)
-        if self._results:
-            self._send("results", self._results)
+        if self._resources or self._results:
+            self._send("batch", (self._resources, self._results))
         self._resources, self._results = [], []
         self._send("finish", None if registered_checks is None else sorted(registered_checks))
         reply = self._reply()

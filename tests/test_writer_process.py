@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from bench.synthetic import resources
+from bench.synthetic import SCOPE, resources
 from checks.registry import load_all
 from collector import migrate
 from collector.chain import RUNS, verify
@@ -26,6 +26,7 @@ from collector.pipeline import collect_source
 from tests.helpers import annexa, emulator_client, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
+SCOPE_KEY = SCOPE.key
 
 
 @pytest.fixture
@@ -125,8 +126,47 @@ def _refuse_results(engine: sa.Engine) -> None:
 
 
 @pytest.mark.parametrize("writer", ["inline", "process"])
+def test_a_refused_batch_loses_only_itself(engine, tmp_path, writer):
+    items = list(resources(4500))
+    refused = items[1 + 2500].key  # in the third batch of 1,000 resources
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON resource_versions "
+                f"WHEN NEW.key = '{refused}' BEGIN "
+                "SELECT RAISE(ABORT, 'resource_versions refuses that key'); END")
+        else:
+            conn.exec_driver_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN "
+                f"IF NEW.key = '{refused}' THEN "
+                "RAISE EXCEPTION 'resource_versions refuses that key'; END IF; "
+                "RETURN NEW; END$$")
+            conn.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON resource_versions "
+                                 "FOR EACH ROW EXECUTE FUNCTION refuse()")
+    signer = load_or_create_signer(tmp_path / "signing.key")
+    out = collect_source(engine, _source("refusing"), signer, items=items, writer=writer)
+    assert out.status == "failed"
+    assert "resource_versions refuses that key" in (out.message or "")
+    keys = [item.key for item in items[1:]]
+    # SQLite commits every few batches: the two before the refused one are kept all the
+    # same. PostgreSQL learns of the refusal only when it looks up the batch read meanwhile,
+    # which is stored too.
+    kept = set(keys[:2000]) | (set(keys[3000:4000]) if engine.dialect.name == "postgresql"
+                               else set())
+    with engine.connect() as conn:
+        stored = set(conn.scalars(sa.text(
+            "SELECT key FROM resource_versions WHERE source = 'refusing'")))
+        judged = set(conn.scalars(sa.text(
+            "SELECT subject FROM check_results WHERE source = 'refusing'")))
+    assert stored == kept
+    assert judged - {SCOPE_KEY} == kept
+    report = verify(engine, signer.public)
+    assert report.ok, report.problems
+
+
+@pytest.mark.parametrize("writer", ["inline", "process"])
 def test_a_failing_writer_fails_the_run_and_names_the_cause(engine, tmp_path, writer):
-    # Inline on PostgreSQL, a batch is written on a thread while the next one is read: its
+    # Inline on PostgreSQL, a batch's writes are sent while the next one is read: its
     # failure must still end the run with the database's own words.
     signer = load_or_create_signer(tmp_path / "signing.key")
     _refuse_results(engine)
@@ -149,7 +189,7 @@ def test_a_failing_writer_fails_the_run_and_names_the_cause(engine, tmp_path, wr
 _KILLED = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from bench.synthetic import resources
+    from bench.synthetic import SCOPE, resources
     from checks.registry import load_all
     from collector.config import SourceConfig
     from collector.db import engine_for
@@ -198,9 +238,10 @@ def test_a_killed_collector_leaves_its_writer_storing_what_arrived(engine, datab
     with engine.connect() as conn:
         stored = conn.scalar(sa.text("SELECT COUNT(*) FROM resource_versions"))
         results = conn.scalar(sa.text("SELECT COUNT(*) FROM check_results"))
-    # The collector had handed over two full batches (the third was still being filled).
+    # The collector had handed over two full batches, each with the results judged from its
+    # resources (the third was still being filled).
     assert stored == 2000
-    assert results == 8000
+    assert results == 7500
     signer = load_or_create_signer(key)
     after = collect_source(engine, _source("big"), signer, items=resources(10))
     assert after.extra["writer"] == "inline", "a small source's last run decides"

@@ -212,3 +212,23 @@ def test_the_merkle_root_is_rfc_6962s_tree_hash(size):
     rng = random.Random(size)
     leaves = [rng.randbytes(32) for _ in range(size)]
     assert ledger.merkle_root(b"".join(leaves)) == _rfc6962_root(leaves).hex()
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 1000, 65_536, 65_537, 100_000])
+def test_leaves_are_sorted_bytewise_whether_few_or_many(size):
+    """Small sets are sorted as bytes objects, large ones by numpy: both in memcmp order, as
+    an offline verifier sorts. Leaves that differ only in their last byte, or end in zero
+    bytes, are where a string comparison could go wrong."""
+    import random
+
+    from collector.ledger import LeafSet
+
+    rng = random.Random(size)
+    leaves = [rng.randbytes(32) for _ in range(size)]
+    for i in range(0, size - 3, 4):
+        stem = leaves[i][:31]
+        leaves[i + 1:i + 4] = [stem + b"\x00", stem + b"\x01", stem[:30] + b"\x00\x00"]
+    found = LeafSet()
+    found.extend(leaves)
+    assert found.sorted_bytes() == b"".join(sorted(leaves))
+    assert len(found) == 0

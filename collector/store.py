@@ -168,8 +168,8 @@ class _Driver:
         """End the intervals of rows `ids` at `run_id`."""
         if self._pipeline is not None:
             if ids:
-                self.cursor().execute(f"UPDATE {table.name} SET valid_to_run = %b "
-                                      "WHERE id = ANY(%b::bigint[])", (run_id, ids))
+                self.cursor().execute(f"UPDATE {table.name} SET valid_to_run = %s "
+                                      "WHERE id = ANY(%s::bigint[])", (run_id, _pg_array(ids)))
             return
         for part in _chunks(ids):
             self.conn.execute(table.update().where(table.c.id.in_(part))
@@ -181,14 +181,14 @@ class _Driver:
         if not rows:
             return
         if self.pg:
-            # One statement, its arrays bound in binary (bodies are bytes): COPY can neither
-            # skip a conflict nor be pipelined.
+            # One statement (COPY can neither skip a conflict nor be pipelined); the bodies
+            # are bytes, bound as a binary array, the rest array literals as in insert_many().
             digests, sizes, bodies, runs = zip(*rows, strict=True)
             self.cursor().execute(
-                "INSERT INTO blobs (digest, size, body, first_run) SELECT d, s, b, %b "
-                "FROM unnest(%b::text[], %b::int4[], %b::bytea[]) AS t(d, s, b) "
+                "INSERT INTO blobs (digest, size, body, first_run) SELECT d, s, b, %s "
+                "FROM unnest(%s::text[], %s::int4[], %b::bytea[]) AS t(d, s, b) "
                 "ON CONFLICT (digest) DO NOTHING",
-                (runs[0], list(digests), list(sizes), list(bodies)))
+                (runs[0], _pg_array(digests), _pg_array(sizes), list(bodies)))
             return
         self.conn.exec_driver_sql(
             "INSERT INTO blobs (digest, size, body, first_run) VALUES (?, ?, ?, ?) "
@@ -323,7 +323,7 @@ class RunWriter:
 
     def add_error(self, err: CollectionError) -> None:
         self._errors.append(err)
-        self._settle()
+        self._sql.settle()
         self.conn.execute(ERRORS.insert(), {
             "run_id": self.run_id, "scope": err.scope, "region": err.region,
             "service": err.service, "kinds": json.dumps(sorted(err.kinds)), "message": err.message,
@@ -336,7 +336,7 @@ class RunWriter:
     def flush(self) -> None:
         """Write everything pending, and wait until it is committed."""
         self._flush_batch(final=True)
-        self._settle()
+        self._sql.settle()
 
     def _flush_batch(self, final: bool = False) -> None:
         self._flushes += 1
@@ -362,10 +362,6 @@ class RunWriter:
                 step()
         if not self._sql.pg and (final or self._flushes % SQLITE_COMMIT_EVERY == 0):
             self.conn.commit()
-
-    def _settle(self) -> None:
-        """Wait until every batch sent is written; a failure is raised here."""
-        self._sql.settle()
 
     def _plan_resources(self, items: list[PendingResource]) -> list[Callable[[], None]]:
         """Compare a batch with the open versions; return the writes it needs, in order."""
@@ -446,7 +442,7 @@ class RunWriter:
         """After the run failed: keep what the batches before a failed one wrote, and store
         what is pending. A failed batch has been undone on its own."""
         try:
-            self._settle()
+            self._sql.settle()
         except Exception:
             log.exception("could not store a batch of %s", self.source)
         try:

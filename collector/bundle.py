@@ -40,9 +40,11 @@ from collector.canonical import sha256_hex
 from collector.chain import KEYS, RUNS
 from collector.posture import control_states, valid_between
 from collector.report_html import RENDERER, render_report
-from collector.schema import Run, now
+from collector.schema import now
 from collector.snapshot import DEFAULT_FRESHNESS, checks_for, require_controls
 from collector.store import BLOBS, ERRORS, RESULTS, VERSIONS, decompress
+
+RunRow = sa.Row[Any]  # a row of `runs`, as read
 
 _LEAF = np.dtype("S32")  # leaf hashes; numpy orders them like memcmp, as the ledger sorts
 _OPEN = np.iinfo(np.int64).max  # valid_to_run of an interval that is still open
@@ -128,7 +130,7 @@ class _SourceLeaves:
         entry["proof"] = {"run": run_id}
         self.shown.append((row, entry))
 
-    def prove(self, runs: dict[int, Run]) -> None:
+    def prove(self, runs: dict[int, RunRow]) -> None:
         """Give each shown row its audit path in the tree of its run, rebuilt from the rows
         valid at that run; a tree that misses the sealed root means a broken ledger."""
         froms, tos = np.array(self.froms, dtype=np.int64), np.array(self.tos, dtype=np.int64)
@@ -152,8 +154,8 @@ class _SourceLeaves:
                 entry["proof"].update(index=index, size=len(selected), path=tree.path(index))
 
 
-def _window_runs(conn: Connection, start: datetime, end: datetime) -> tuple[list[Run],
-                                                                            Run | None]:
+def _window_runs(conn: Connection, start: datetime, end: datetime) -> tuple[list[RunRow],
+                                                                            RunRow | None]:
     sealed = RUNS.c.seq.is_not(None)
     last = conn.scalar(sa.select(sa.func.max(RUNS.c.seq)).where(sealed, RUNS.c.finished_at <= end))
     if last is None:
@@ -166,9 +168,8 @@ def _window_runs(conn: Connection, start: datetime, end: datetime) -> tuple[list
             sealed, RUNS.c.finished_at > start, RUNS.c.finished_at <= end)),
     ]
     first = min(s for s in firsts if s is not None)
-    rows = conn.execute(sa.select(RUNS).where(RUNS.c.seq.between(first - 1, last))
-                        .order_by(RUNS.c.seq)).mappings()
-    runs = [Run(**row) for row in rows]
+    runs = list(conn.execute(sa.select(RUNS).where(RUNS.c.seq.between(first - 1, last))
+                             .order_by(RUNS.c.seq)))
     anchor = runs.pop(0) if runs and runs[0].seq == first - 1 else None
     for expected, run in enumerate(runs, start=first):
         if run.seq != expected:
@@ -189,7 +190,7 @@ def _errors(conn: Connection, first_seq: int, last_seq: int) -> dict[int, list[d
     return out
 
 
-def _run_entry(run: Run, errors: list[dict[str, str]]) -> dict[str, Any]:
+def _run_entry(run: RunRow, errors: list[dict[str, str]]) -> dict[str, Any]:
     header = ledger.run_header(run, errors)
     if ledger.chain_hash(header) != run.chain_hash:
         raise BundleError(f"run {run.id} (#{run.seq}): its record does not match its chain hash: "
@@ -198,7 +199,7 @@ def _run_entry(run: Run, errors: list[dict[str, str]]) -> dict[str, Any]:
             "key_id": run.key_id}
 
 
-def _public_key(conn: Connection, runs: list[Run], public_key_hex: str | None
+def _public_key(conn: Connection, runs: list[RunRow], public_key_hex: str | None
                 ) -> Ed25519PublicKey:
     if public_key_hex is None:
         key_ids = sorted({run.key_id or "" for run in runs})
@@ -287,7 +288,7 @@ def _evidence(conn: Connection, digests: set[str]) -> list[dict[str, Any]]:
     return [found[d] for d in ordered]
 
 
-def _posture(conn: Connection, start: datetime, end: datetime, runs: list[Run],
+def _posture(conn: Connection, start: datetime, end: datetime, runs: list[RunRow],
              only: list[str] | None, freshness: timedelta
              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Control status at the window's start and after each run that finished in the window:

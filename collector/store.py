@@ -129,16 +129,17 @@ class _Driver:
             rows.extend(cursor.execute(query.replace("{index}", hint), (*fixed, *part)).fetchall())
         return rows
 
-    def analyze_grown(self, tables: dict[str, int], factor: int) -> None:
-        """ANALYZE those of `tables` (name: rows this run inserted) that this run has made
-        `factor` times larger than their statistics say."""
+    def table_rows(self, tables: list[str]) -> dict[str, float]:
+        """The rows each of `tables` held when last analysed, as its statistics say (0 when it
+        never was)."""
         cursor = self.cursor()
         cursor.execute("SELECT relname, reltuples FROM pg_class WHERE relname = ANY(%s::text[]) "
-                       "AND relkind = 'r'", (_pg_text_array(list(tables)),))
+                       "AND relkind = 'r'", (_pg_text_array(tables),))
         known = dict(cursor.fetchall())
-        grown = sorted(t for t, n in tables.items() if n and n >= factor * max(known.get(t, 0), 1))
-        if grown:
-            cursor.execute(f"ANALYZE {', '.join(grown)}")
+        return {t: max(known.get(t, 0), 0) for t in tables}
+
+    def analyze(self, tables: list[str]) -> None:
+        self.cursor().execute(f"ANALYZE {', '.join(tables)}")
 
     def insert_many(self, table: sa.Table, columns: tuple[str, ...], rows: list[tuple]) -> None:
         if not rows:
@@ -289,6 +290,9 @@ class RunWriter:
         self._other_results: set[tuple[str, str]] = set()
         self._sql = _Driver(conn)
         self._flushes = 0
+        # PostgreSQL: rows per table when the run began, and as its statistics now count them.
+        self._rows_before: dict[str, float] = {}
+        self._analysed: dict[str, float] | None = None
         if not self._sql.pg:
             # Blobs are keyed by digest, so every batch lands on index pages all over the
             # table, and a commit writes each of them to the WAL. Committing every few
@@ -341,13 +345,8 @@ class RunWriter:
     def _flush_batch(self, final: bool = False) -> None:
         self._flushes += 1
         self._sql.queue()
-        if self._sql.pg and self._flushes & (self._flushes - 1) == 0:
-            # A fresh table grows faster than autovacuum re-plans it: without statistics
-            # PostgreSQL scans whole tables for each batch's lookups.
-            st = self.stats
-            self._sql.analyze_grown({"resource_versions": st.new_versions,
-                                     "check_results": st.new_results, "blobs": st.new_blobs},
-                                    ANALYZE_FACTOR)
+        if self._sql.pg:
+            self._analyze_grown()
         # A lookup is where an earlier batch's failure surfaces: the items leave the buffers
         # only once both are planned, so that salvage() still has them.
         writes: list[Callable[[], None]] = []
@@ -362,6 +361,24 @@ class RunWriter:
                 step()
         if not self._sql.pg and (final or self._flushes % SQLITE_COMMIT_EVERY == 0):
             self.conn.commit()
+
+    def _analyze_grown(self) -> None:
+        """ANALYZE the tables this run has made ANALYZE_FACTOR times larger than their
+        statistics say. A fresh table grows faster than autovacuum re-plans it, and without
+        statistics PostgreSQL scans whole tables for each batch's lookups. Their sizes are read
+        once, at the first batch: reading them later would wait for every write sent."""
+        st = self.stats
+        added = {"resource_versions": st.new_versions, "check_results": st.new_results,
+                 "blobs": st.new_blobs}
+        if self._analysed is None:
+            self._analysed = self._sql.table_rows(list(added))
+            self._rows_before = dict(self._analysed)
+        grown = sorted(t for t, n in added.items()
+                       if n and n >= ANALYZE_FACTOR * max(self._analysed[t], 1))
+        if grown:
+            self._sql.analyze(grown)
+            for t in grown:
+                self._analysed[t] = self._rows_before[t] + added[t]
 
     def _plan_resources(self, items: list[PendingResource]) -> list[Callable[[], None]]:
         """Compare a batch with the open versions; return the writes it needs, in order."""

@@ -111,6 +111,35 @@ def test_blobs_another_writer_stored_meanwhile_are_skipped_not_fatal(engine):
         assert [d[0] for d in stored] == ["a", "b", "c"]
 
 
+def test_a_fresh_store_gets_statistics_while_the_first_run_fills_it(engine, tmp_path):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's lookups name their index; PostgreSQL's planner needs statistics")
+    tables = ("resource_versions", "check_results", "blobs")
+    with engine.begin() as conn:
+        for table in tables:  # only the run may analyse them
+            conn.exec_driver_sql(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+    signer = load_or_create_signer(tmp_path / "signing.key")
+    out = collect_source(engine, _source("fresh"), signer, items=resources(2500),
+                         writer="inline")
+    assert out.status == "complete", out.message
+
+    def rows_counted() -> dict[str, float]:
+        with engine.connect() as conn:
+            return dict(conn.execute(sa.text(
+                "SELECT relname, reltuples FROM pg_class WHERE relname = ANY(:t)"),
+                {"t": list(tables)}).all())
+
+    # Never analysed before (-1), they were analysed once, at the second batch, when they held
+    # the first one's rows; 2,500 rows are not 16 times that, so not again.
+    counted = rows_counted()
+    assert counted["resource_versions"] == counted["blobs"] == 1000
+    assert 1000 < counted["check_results"] < out.stats.new_results
+    again = collect_source(engine, _source("fresh"), signer, items=resources(2500),
+                           writer="inline")
+    assert again.status == "complete" and again.stats.new_versions == 0
+    assert rows_counted() == counted
+
+
 def _refuse_results(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         if engine.dialect.name == "sqlite":

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from types import SimpleNamespace
 
 import sqlalchemy as sa
@@ -42,14 +43,16 @@ def run_state(conn: Connection, source: str, run_id: int) -> RunState:
     resource_leaf, result_leaf = ledger.resource_leaf, ledger.result_leaf
     for rows in _valid_rows(conn, "key, digest", "resource_versions", source, run_id):
         leaves.extend([resource_leaf(key, digest) for key, digest in rows])
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    tally: Counter[tuple[str, str]] = Counter()
     for rows in _valid_rows(conn, "check_id, subject, result_digest, status", "check_results",
                             source, run_id):
         leaves.extend([result_leaf(check_id, subject, digest)
                        for check_id, subject, digest, _ in rows])
-        for check_id, _, _, status in rows:
-            counts[check_id][status] += 1
-    return RunState(leaves, {c: dict(n) for c, n in counts.items()})
+        tally.update(map(itemgetter(0, 3), rows))
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    for (check_id, status), n in tally.items():
+        counts[check_id][status] = n
+    return RunState(leaves, dict(counts))
 
 
 def _valid_rows(conn: Connection, columns: str, table: str, source: str,

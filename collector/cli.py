@@ -603,9 +603,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"annexa: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:
+        from collector.db import UnsupportedDriver
         from collector.migrate import NotMigrated
 
-        if isinstance(exc, NotMigrated):
+        if isinstance(exc, NotMigrated | UnsupportedDriver):
             print(f"annexa: {exc}", file=sys.stderr)
             return EXIT_USAGE
         raise

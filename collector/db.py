@@ -8,6 +8,15 @@ from sqlalchemy import Engine, create_engine, event
 
 from collector import migrate
 
+# The writer sends its batches in pipeline mode (libpq 14) and a seal streams a source's state
+# in chunks (libpq 17). psycopg[binary] ships a recent libpq; a psycopg built on an older
+# system libpq would fail only at the first collection.
+LIBPQ_NEEDED = 170000
+
+
+class UnsupportedDriver(RuntimeError):
+    """The PostgreSQL driver cannot do what the evidence store needs."""
+
 
 def engine_for(url: str, *, check_schema: bool = True) -> Engine:
     kwargs: dict[str, Any] = {}
@@ -18,9 +27,21 @@ def engine_for(url: str, *, check_schema: bool = True) -> Engine:
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    elif engine.dialect.name == "postgresql":
+        _require_libpq()
     if check_schema:
         migrate.require_current(engine)
     return engine
+
+
+def _require_libpq() -> None:
+    from psycopg import pq
+
+    have = pq.version()
+    if have < LIBPQ_NEEDED:
+        raise UnsupportedDriver(
+            f"PostgreSQL needs libpq {LIBPQ_NEEDED // 10000} or later, and this psycopg uses "
+            f"libpq {have // 10000}.{have % 10000}: install psycopg[binary], which ships one")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

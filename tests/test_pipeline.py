@@ -61,6 +61,22 @@ def test_commands_refuse_an_unmigrated_database(tmp_path, database_url, moto_url
         assert "run `annexa db upgrade` first" in err
 
 
+def test_a_libpq_too_old_for_the_store_is_named_before_any_work(tmp_path, database_url,
+                                                               moto_url, capsys, monkeypatch):
+    from psycopg import pq
+
+    config = write_config(tmp_path, database_url, moto_url)
+    assert annexa(capsys, config, "db", "upgrade")[0] == 0
+    monkeypatch.setattr(pq, "version", lambda: 150012)  # a psycopg built on Debian 12's libpq
+    code, _, err = annexa(capsys, config, "collect")
+    if database_url.startswith("sqlite"):
+        assert code == 0, err
+        return
+    assert code == 2
+    assert "needs libpq 17 or later, and this psycopg uses libpq 15.12" in err
+    assert _counts(database_url)["runs"] == 0
+
+
 @pytest.mark.parametrize("content, expected", [
     ("sources:\n  - name: a\n    kind: aws\n    regions: [us-east-1]\n"
      "    schedule: '61 * * * *'\n", "sources[0].schedule:"),

@@ -3,6 +3,7 @@ check -> seal. The connector never sees storage; checks never see the connector.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -76,6 +77,20 @@ def collect_source(
     pipeline benchmark feeds synthetic resources through every later stage this way).
     `writer` says where evidence is written: in this process, in a writer process, or
     ("auto") in a writer process once the source's last run held PROCESS_WRITER_FROM resources."""
+    # What was alive before the run (modules, checks, configuration) stays alive through it:
+    # kept out of the cycle collector, which would otherwise walk all of it at each full
+    # collection that a run's batches set off (10k resources: 57 of 917 ms).
+    gc.freeze()
+    try:
+        return _collect(engine, source, signer, stop, api_observer, items, writer)
+    finally:
+        gc.unfreeze()
+
+
+def _collect(engine: Engine, source: SourceConfig, signer: Signer,
+             stop: threading.Event | None, api_observer: ApiObserver | None,
+             items: Iterable[Scope | Resource | CollectionError] | None,
+             writer: WriterMode) -> RunOutcome:
     recover_abandoned(engine, source.name, signer)
     started = time.monotonic()
     url = shareable_url(engine)

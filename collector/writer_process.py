@@ -13,6 +13,7 @@ exits, leaving the run for recover_abandoned() to seal as interrupted.
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import signal
@@ -54,6 +55,7 @@ def serve(inbox: Pipe, outbox: Pipe) -> None:
         engine = engine_for(url, check_schema=False)
         with engine.connect() as conn:
             writer = RunWriter(conn, run_id, source, batch)
+            gc.freeze()  # as collect_source() does: what lives now lives through the run
             try:
                 _write_run(writer, inbox, outbox)
             except Exception:

@@ -140,6 +140,30 @@ def test_a_fresh_store_gets_statistics_while_the_first_run_fills_it(engine, tmp_
     assert rows_counted() == counted
 
 
+def test_a_run_keeps_the_heap_it_found_out_of_cycle_collection_until_it_ends(engine, tmp_path):
+    import gc
+
+    signer = load_or_create_signer(tmp_path / "signing.key")
+    seen: list[int] = []
+
+    def stream(fail: bool):  # type: ignore[no-untyped-def]
+        for i, item in enumerate(resources(1500)):
+            if i % 500 == 0:  # the count walks the frozen objects
+                seen.append(gc.get_freeze_count())
+            yield item
+        if fail:
+            raise ConnectionError("the API went away")
+
+    assert gc.get_freeze_count() == 0
+    for fail in (False, True):
+        seen.clear()
+        out = collect_source(engine, _source("heap"), signer, items=stream(fail),
+                             writer="inline")
+        assert out.status == ("failed" if fail else "complete"), out.message
+        assert min(seen) > 1000, "objects alive before the run were left to the collector"
+        assert gc.get_freeze_count() == 0, "the run did not give the heap back"
+
+
 def _refuse_results(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         if engine.dialect.name == "sqlite":

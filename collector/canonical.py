@@ -20,8 +20,10 @@ _SECRET_NAMES = frozenset({
     "connectionstring", "privatekey", "secret", "secretaccesskey", "sessiontoken", "password",
     "masteruserpassword", "accesstoken", "refreshtoken", "sastoken", "token",
 })
+# "token" ends API_TOKEN and github_token as well as SessionToken; it also ends NextToken and
+# ClientToken, which are no secrets but no evidence either: no check reads them.
 _SECRET_SUFFIXES = ("password", "secret", "secretkey", "privatekey", "apikey", "connectionstring",
-                    "sessiontoken", "accesstoken", "refreshtoken")
+                    "token")
 _SECRET_WORDS = _SECRET_NAMES | set(_SECRET_SUFFIXES)
 # Words that name an inline secret: "password=...", "token=..." inside an ordinary string.
 _INLINE_WORDS = ("password", "passwd", "pwd", "secret", "token")

@@ -17,6 +17,8 @@ SECRETS = [
     {"config": {"ApiKey": "k"}},
     {"Tags": [{"Key": "DB_PASSWORD", "Value": "t"}]},
     {"Env": [{"Name": "session-token", "Value": "t"}]},
+    {"Tags": [{"Key": "API_TOKEN", "Value": "t"}]},
+    {"settings": {"github_token": "ghp_x"}},
     {"Environment": {"Variables": {"A": "1"}}},
     {"UserData": "IyEvYmluL2Jhc2g="},
     {"dsn": "host=db;password=s3cret;user=app"},

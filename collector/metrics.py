@@ -24,9 +24,9 @@ from sqlalchemy import Connection, Engine
 from checks.registry import REGISTRY
 from collector.chain import RUNS
 from collector.config import SourceConfig, parse_schedule
-from collector.posture import SourceRun, control_states, latest_runs
+from collector.posture import SourceRun, control_states, latest_runs, result_counts
 from collector.schema import now
-from collector.store import BLOBS, RESULTS
+from collector.store import BLOBS
 
 if TYPE_CHECKING:
     from collector.chain import VerifyReport
@@ -247,15 +247,13 @@ class Metrics:
 
 def _newest_evidence(conn: Connection, runs: list[SourceRun]) -> dict[tuple[str, str], datetime]:
     """(source, control) -> when that source last delivered the evidence the control rests on:
-    the controls of every check with a result valid at the source's latest run."""
+    the controls of every check with a result valid at the source's latest run (read from the
+    run's result counts: the results themselves are a whole estate's)."""
     out: dict[tuple[str, str], datetime] = {}
     for run in runs:
         if run.evidence_at is None:
             continue
-        check_ids = conn.scalars(sa.select(RESULTS.c.check_id).distinct().where(
-            RESULTS.c.source == run.source, RESULTS.c.valid_from_run <= run.run_id,
-            sa.or_(RESULTS.c.valid_to_run.is_(None), RESULTS.c.valid_to_run > run.run_id)))
-        for check_id in check_ids:
+        for check_id in result_counts(conn, run):
             check = REGISTRY.get(check_id)
             for control in check.controls if check else ():
                 out[(run.source, control)] = run.evidence_at

@@ -167,7 +167,9 @@ def valid_at(table: sa.Table, source: str, run_id: int, *columns: sa.ColumnEleme
     return valid_between(table, source, run_id, run_id, *columns, where=where)
 
 
-def _counts(conn: Connection, sr: SourceRun) -> dict[str, dict[str, int]]:
+def result_counts(conn: Connection, sr: SourceRun) -> dict[str, dict[str, int]]:
+    """{check id: {status: results}} of the results valid at the run: the summary kept on the
+    run since 0004, counted from the results for a run sealed before it."""
     if sr.result_counts is not None:
         return json.loads(sr.result_counts)
     counts: dict[str, dict[str, int]] = defaultdict(dict)
@@ -206,7 +208,7 @@ def check_states(conn: Connection, at: datetime, failures: bool = True,
     the checks in `listed` (of all checks when None)."""
     states = {cid: CheckState(chk) for cid, chk in REGISTRY.items()}
     for sr in latest_runs(conn, at):
-        for check_id, by_status in _counts(conn, sr).items():
+        for check_id, by_status in result_counts(conn, sr).items():
             state = states.get(check_id)
             if state is None:
                 continue  # a check that this version of Annexa no longer ships

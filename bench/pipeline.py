@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.measure import database, database_bytes, run_child
-from collector.pipeline import PROCESS_WRITER_FROM
+from collector.config import PROCESS_WRITER_FROM
 
 
 def child(url: str, n: int, writer: str, workdir: Path) -> None:

@@ -105,6 +105,11 @@ class SourceConfig(BaseModel):
         return connector(self.kind).Settings.model_validate(self.options)
 
 
+# `writer: auto`: a writer process costs about 60 MB and a fork; below this many resources a run
+# is over in seconds and gains little from a second core.
+PROCESS_WRITER_FROM = 20_000
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
     database: str = "sqlite:///annexa.db"
@@ -115,8 +120,8 @@ class Config(BaseModel):
     writer: Literal["auto", "inline", "process"] = Field(
         "auto", description="where a run's evidence is written: in the collecting process, in "
                             "a writer process of its own (a second core, about 60 MB more), or "
-                            "auto: in a writer process once the source's last run held 20,000 "
-                            "resources")
+                            "auto: in a writer process once the source's last run held "
+                            f"{PROCESS_WRITER_FROM:,} resources")
     sources: list[SourceConfig] = []
     soa: Path | None = Field(None, description="Statement of Applicability (YAML), loaded into "
                                                "the ledger by `collect` and `run`")

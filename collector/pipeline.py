@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from checks.registry import REGISTRY
 from collector.canonical import redacted_canonical, sha256_hex
 from collector.chain import RUNS, seal
-from collector.config import SourceConfig
+from collector.config import PROCESS_WRITER_FROM, SourceConfig
 from collector.evaluate import Evaluator, Outcome
 from collector.ledger import Signer
 from collector.model import CollectionError, Resource, Scope
@@ -31,9 +31,6 @@ log = logging.getLogger("annexa.pipeline")
 
 ApiObserver = Callable[[str, str, int, int], None]
 WriterMode = Literal["auto", "inline", "process"]
-# A writer process costs about 60 MB and a fork; below this many resources a run is over in
-# seconds and gains little from a second core.
-PROCESS_WRITER_FROM = 20_000
 
 
 @dataclass

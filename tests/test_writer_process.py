@@ -164,17 +164,19 @@ def test_a_run_keeps_the_heap_it_found_out_of_cycle_collection_until_it_ends(eng
         assert gc.get_freeze_count() == 0, "the run did not give the heap back"
 
 
-def _refuse_results(engine: sa.Engine) -> None:
+def _refuse(engine: sa.Engine, table: str, message: str, key: str | None = None) -> None:
+    """A trigger that makes `table` refuse every inserted row, or only the row of `key`."""
     with engine.begin() as conn:
         if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql(
-                "CREATE TRIGGER refuse BEFORE INSERT ON check_results BEGIN "
-                "SELECT RAISE(ABORT, 'check_results refuses rows'); END")
+            when = f"WHEN NEW.key = '{key}' " if key else ""
+            conn.exec_driver_sql(f"CREATE TRIGGER refuse BEFORE INSERT ON {table} {when}BEGIN "
+                                 f"SELECT RAISE(ABORT, '{message}'); END")
         else:
+            when = f"NEW.key = '{key}'" if key else "true"
             conn.exec_driver_sql(
-                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$BEGIN RAISE EXCEPTION 'check_results refuses rows'; END$$")
-            conn.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON check_results "
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN "
+                f"IF {when} THEN RAISE EXCEPTION '{message}'; END IF; RETURN NEW; END$$")
+            conn.exec_driver_sql(f"CREATE TRIGGER refuse BEFORE INSERT ON {table} "
                                  "FOR EACH ROW EXECUTE FUNCTION refuse()")
 
 
@@ -182,20 +184,7 @@ def _refuse_results(engine: sa.Engine) -> None:
 def test_a_refused_batch_loses_only_itself(engine, tmp_path, writer):
     items = list(resources(4500))
     refused = items[1 + 2500].key  # in the third batch of 1,000 resources
-    with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql(
-                "CREATE TRIGGER refuse BEFORE INSERT ON resource_versions "
-                f"WHEN NEW.key = '{refused}' BEGIN "
-                "SELECT RAISE(ABORT, 'resource_versions refuses that key'); END")
-        else:
-            conn.exec_driver_sql(
-                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN "
-                f"IF NEW.key = '{refused}' THEN "
-                "RAISE EXCEPTION 'resource_versions refuses that key'; END IF; "
-                "RETURN NEW; END$$")
-            conn.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON resource_versions "
-                                 "FOR EACH ROW EXECUTE FUNCTION refuse()")
+    _refuse(engine, "resource_versions", "resource_versions refuses that key", refused)
     signer = load_or_create_signer(tmp_path / "signing.key")
     out = collect_source(engine, _source("refusing"), signer, items=items, writer=writer)
     assert out.status == "failed"
@@ -222,7 +211,7 @@ def test_a_failing_writer_fails_the_run_and_names_the_cause(engine, tmp_path, wr
     # Inline on PostgreSQL, a batch's writes are sent while the next one is read: its
     # failure must still end the run with the database's own words.
     signer = load_or_create_signer(tmp_path / "signing.key")
-    _refuse_results(engine)
+    _refuse(engine, "check_results", "check_results refuses rows")
     out = collect_source(engine, _source("big"), signer, items=resources(1500), writer=writer)
     assert out.status == "failed"
     assert ("evidence writer process failed" in (out.message or "")) == (writer == "process")
@@ -242,7 +231,7 @@ def test_a_failing_writer_fails_the_run_and_names_the_cause(engine, tmp_path, wr
 _KILLED = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from bench.synthetic import SCOPE, resources
+    from bench.synthetic import resources
     from checks.registry import load_all
     from collector.config import SourceConfig
     from collector.db import engine_for

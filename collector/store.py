@@ -451,8 +451,10 @@ class RunWriter:
                 self.flush()
             else:
                 self.close_unseen(registered_checks)
-        finally:
-            self._release()
+        except BaseException:
+            self._release(failing=True)
+            raise
+        self._release()
         return self.stats
 
     def salvage(self) -> None:
@@ -471,10 +473,17 @@ class RunWriter:
         finally:
             self._release()
 
-    def _release(self) -> None:
-        """Give back what the run held: its cache on SQLite, pipeline mode on PostgreSQL."""
+    def _release(self, failing: bool = False) -> None:
+        """Give back what the run held: its cache on SQLite, pipeline mode on PostgreSQL.
+        While a failure propagates, leaving pipeline mode only answers that the statements
+        after it were aborted: that must not replace the database's own words."""
         if self._sql.pg:
-            self._sql.settle()
+            try:
+                self._sql.settle()
+            except Exception:
+                if not failing:
+                    raise
+                log.debug("after a failed write of %s", self.source, exc_info=True)
         else:
             self.conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default
 

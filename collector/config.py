@@ -195,6 +195,7 @@ def load(explicit: str | None = None) -> Config:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: (top level): expected a mapping, got {type(raw).__name__}")
+    _anchor_source_files(raw, path.resolve().parent)
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
@@ -205,6 +206,20 @@ def load(explicit: str | None = None) -> Config:
         except ValidationError as exc:
             _raise_validation(path, exc, ("sources", i))
     return _anchored(config, path)
+
+
+# Source options that name files: relative to the configuration file, as signing_key is.
+_FILE_OPTIONS = ("ca_bundle",)
+
+
+def _anchor_source_files(raw: dict[str, Any], base: Path) -> None:
+    for source in raw.get("sources") or ():
+        if not isinstance(source, dict):
+            continue
+        for name, value in source.items():
+            if (name in _FILE_OPTIONS or name.endswith("_file")) and isinstance(value, str) \
+                    and value and not Path(value).is_absolute():
+                source[name] = str(base / value)
 
 
 def _anchored(config: Config, path: Path) -> Config:

@@ -22,7 +22,6 @@ from collector import manual_ledger
 from collector.canonical import canonical
 from collector.ledger import Signer
 from collector.manual_ledger import Item
-from collector.pipeline import recover_abandoned
 from collector.schema import ApiAccess
 
 ACCESS = ApiAccess.__table__
@@ -65,7 +64,6 @@ def seal_pending(engine: Engine, signer: Signer) -> list[int]:
     """Seal every access not yet in the ledger; returns the ids of the runs that sealed them."""
     runs: list[int] = []
     with _lock:
-        recover_abandoned(engine, SOURCE, signer)
         while True:
             run_id = _seal_batch(engine, signer)
             if run_id is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -14,15 +15,16 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
 
 from collector import ledger
 from collector.canonical import sha256_hex
 from collector.ledger import GENESIS, LeafSet, Signer
+from collector.locks import chain_lock
 from collector.schema import Run, SigningKey, now
 from collector.store import BLOBS, ERRORS, RESULTS, VERSIONS, decompress
 
 RUNS = Run.__table__
+log = logging.getLogger("annexa.chain")
 KEYS = SigningKey.__table__
 _seal_lock = threading.Lock()
 _STATE_CHUNK = 5000  # rows of a source's state read at a time
@@ -98,40 +100,41 @@ def register_key(conn: Connection, signer: Signer) -> None:
                                      "created_at": now()})
 
 
-def seal(engine: Engine, run_id: int, signer: Signer, attempts: int = 5) -> SimpleNamespace:
-    """Give the run its Merkle root, its place in the chain and its signature, atomically."""
-    for attempt in range(attempts):
-        try:
-            with _seal_lock, engine.begin() as conn:
-                return _seal_once(conn, run_id, signer)
-        except IntegrityError:
-            if attempt == attempts - 1:
-                raise  # another process keeps taking the same seq: surface it
-    raise AssertionError("unreachable")
+def seal(engine: Engine, run_id: int, signer: Signer) -> SimpleNamespace:
+    """Give the run its Merkle root, its place in the chain and its signature.
 
-
-def _seal_once(conn: Connection, run_id: int, signer: Signer) -> SimpleNamespace:
-    register_key(conn, signer)
-    run = _load_run(conn, run_id)
-    if run.seq is not None:
-        return run
-    state = run_state(conn, run.source, run.id)
-    run.merkle_root = state.leaves.root()
-    run.result_counts = state.counts_json()
-    last = conn.execute(sa.select(RUNS.c.seq, RUNS.c.chain_hash)
-                        .where(RUNS.c.seq.is_not(None)).order_by(RUNS.c.seq.desc()).limit(1)
-                        ).first()
-    run.seq = (last.seq + 1) if last else 1
-    run.prev_hash = last.chain_hash if last else GENESIS
-    if run.finished_at is None:
-        run.finished_at = now()
-    run.chain_hash = ledger.chain_hash(ledger.run_header(run, run_errors(conn, run.id)))
-    run.signature = signer.sign(run.chain_hash)
-    run.key_id = signer.key_id
-    conn.execute(RUNS.update().where(RUNS.c.id == run.id, RUNS.c.seq.is_(None)).values(
-        seq=run.seq, merkle_root=run.merkle_root, prev_hash=run.prev_hash,
-        chain_hash=run.chain_hash, signature=run.signature, key_id=run.key_id,
-        finished_at=run.finished_at, result_counts=run.result_counts))
+    The run's state is hashed first, outside any lock: once a run stops writing, the rows
+    valid at it never change (later runs of its source only close intervals after it, and its
+    source's lock keeps every other writer out). Only the link to the newest run is made under
+    the chain lock, so concurrent seals wait for each other's link, not each other's hashing."""
+    with engine.connect() as conn:
+        run = _load_run(conn, run_id)
+        if run.seq is not None:
+            return run
+        state = run_state(conn, run.source, run.id)
+        errors = run_errors(conn, run.id)
+    with _seal_lock, chain_lock(engine) as conn:
+        register_key(conn, signer)
+        current = _load_run(conn, run_id)
+        if current.seq is not None:
+            return current
+        run.merkle_root = state.leaves.root()
+        run.result_counts = state.counts_json()
+        run.finished_at = current.finished_at or now()
+        last = conn.execute(sa.select(RUNS.c.seq, RUNS.c.chain_hash)
+                            .where(RUNS.c.seq.is_not(None)).order_by(RUNS.c.seq.desc())
+                            .limit(1)).first()
+        run.seq = (last.seq + 1) if last else 1
+        run.prev_hash = last.chain_hash if last else GENESIS
+        run.chain_hash = ledger.chain_hash(ledger.run_header(run, errors))
+        run.signature = signer.sign(run.chain_hash)
+        run.key_id = signer.key_id
+        conn.execute(RUNS.update().where(RUNS.c.id == run.id, RUNS.c.seq.is_(None)).values(
+            seq=run.seq, merkle_root=run.merkle_root, prev_hash=run.prev_hash,
+            chain_hash=run.chain_hash, signature=run.signature, key_id=run.key_id,
+            finished_at=run.finished_at, result_counts=run.result_counts))
+    log.info("sealed run %s of %s as #%s, chain hash %s", run.id, run.source, run.seq,
+             run.chain_hash)
     return run
 
 

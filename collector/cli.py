@@ -56,6 +56,7 @@ def _signer(cfg: Config):  # type: ignore[no-untyped-def]
 
 
 def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
+    from collector.locks import SourceBusy
     from collector.pipeline import collect_source
 
     sources = [cfg.source(args.source)] if args.source else cfg.sources
@@ -65,7 +66,12 @@ def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
     _load_configured_soa(cfg, engine, signer)
     code = EXIT_OK
     for source in sources:
-        out = collect_source(engine, source, signer, writer=cfg.writer)
+        try:
+            out = collect_source(engine, source, signer, writer=cfg.writer, wait=args.wait)
+        except SourceBusy as exc:
+            print(f"{source.name}: not collected: {exc}", file=sys.stderr)
+            code = EXIT_FAILED
+            continue
         s = out.stats
         counts = ", ".join(f"{n} {k}" for k, n in sorted(s.by_status.items())) or "no results"
         print(f"{source.name}: {out.status} in {out.seconds:.1f}s, run {out.run_id} sealed as "
@@ -473,6 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("collect", help="collect every source (or one) now and seal the run")
     c.add_argument("--source", help="only this source")
+    c.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="when another process is collecting a source, wait this long for it "
+                        "to finish (default: do not wait; the source is reported as not "
+                        "collected)")
     c = sub.add_parser("controls", help="Annex A control status, now or at an instant")
     c.add_argument("--format", choices=("table", "json"), default="table")
     c.add_argument("--at", help="ISO 8601 instant (a date means the end of that day, UTC)")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,12 +20,14 @@ from sqlalchemy import Connection, Engine
 from collector.canonical import sha256_hex
 from collector.chain import RUNS, seal
 from collector.ledger import Signer
+from collector.locks import source_lock
 from collector.pipeline import recover_abandoned
 from collector.schema import now
 from collector.store import BLOBS, VERSIONS, PendingResource, RunWriter, decompress
 
 SCOPE, REGION = "annexa", "global"
 _lock = threading.Lock()
+_WAIT = 120.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ def write_run(engine: Engine, signer: Signer, source: str, items: Iterable[Item]
               replace: bool) -> Written:
     """Store `items` as one sealed run of `source`. With `replace`, the items are the source's
     whole state and versions not among them are closed; otherwise the run only adds."""
-    with _lock, _source_lock(engine, source):
+    # Attesting from the API and the CLI at once: the second waits for the first.
+    with _lock, source_lock(engine, source, wait=_WAIT):
         recover_abandoned(engine, source, signer)
         with engine.begin() as conn:
             run_id = conn.execute(RUNS.insert().values(
@@ -81,23 +83,6 @@ def write_run(engine: Engine, signer: Signer, source: str, items: Iterable[Item]
     assert sealed.seq is not None and sealed.finished_at and sealed.chain_hash
     return Written(RunRef(sealed.id, sealed.seq, sealed.finished_at, sealed.chain_hash),
                    writer.stats.new_versions, writer.stats.closed_versions)
-
-
-@contextmanager
-def _source_lock(engine: Engine, source: str) -> Iterator[None]:
-    """One writer per reserved source across processes (the service's API and the CLI may
-    attest at once): a run sealed while an older run of its source still writes would get a
-    Merkle root that misses that run's versions."""
-    if engine.dialect.name != "postgresql":
-        yield  # SQLite serves one host; the in-process lock above covers the service
-        return
-    with engine.connect() as conn:
-        conn.execute(sa.text("SELECT pg_advisory_lock(hashtext(:s))"), {"s": source})
-        try:
-            yield
-        finally:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:s))"), {"s": source})
-            conn.commit()
 
 
 def open_digests(conn: Connection, source: str, kind: str) -> dict[str, str]:

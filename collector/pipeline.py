@@ -21,6 +21,7 @@ from collector.chain import RUNS, seal
 from collector.config import PROCESS_WRITER_FROM, SourceConfig
 from collector.evaluate import Evaluator, Outcome
 from collector.ledger import Signer
+from collector.locks import source_lock
 from collector.model import CollectionError, Resource, Scope
 from collector.schema import now
 from collector.store import PendingResource, RunWriter, WriteStats, pending_result
@@ -48,7 +49,8 @@ class RunOutcome:
 
 
 def recover_abandoned(engine: Engine, source: str, signer: Signer) -> list[int]:
-    """Seal runs left unsealed by a killed process, as `interrupted`, so the chain stays whole."""
+    """Seal runs left unsealed by a killed process, as `interrupted`, so the chain stays whole.
+    Only the holder of the source's lock may call it: any unsealed run is then abandoned."""
     with engine.begin() as conn:
         ids = list(conn.scalars(sa.select(RUNS.c.id).where(
             RUNS.c.source == source, RUNS.c.seq.is_(None)).order_by(RUNS.c.id)))
@@ -69,19 +71,23 @@ def collect_source(
     api_observer: ApiObserver | None = None,
     items: Iterable[Scope | Resource | CollectionError] | None = None,
     writer: WriterMode = "auto",
+    wait: float = 0.0,
 ) -> RunOutcome:
     """Collect `source` now and seal the run. `items` replaces the connector's stream (the
     pipeline benchmark feeds synthetic resources through every later stage this way).
     `writer` says where evidence is written: in this process, in a writer process, or
-    ("auto") in a writer process once the source's last run held PROCESS_WRITER_FROM resources."""
-    # What was alive before the run (modules, checks, configuration) stays alive through it:
-    # kept out of the cycle collector, which would otherwise walk all of it at each full
-    # collection that a run's batches set off (10k resources: 57 of 917 ms).
-    gc.freeze()
-    try:
-        return _collect(engine, source, signer, stop, api_observer, items, writer)
-    finally:
-        gc.unfreeze()
+    ("auto") in a writer process once the source's last run held PROCESS_WRITER_FROM resources.
+    Raises SourceBusy, having stored nothing, when another process still collects the source
+    after `wait` seconds."""
+    with source_lock(engine, source.name, wait):
+        # What was alive before the run (modules, checks, configuration) stays alive through
+        # it: kept out of the cycle collector, which would otherwise walk all of it at each
+        # full collection that a run's batches set off (10k resources: 57 of 917 ms).
+        gc.freeze()
+        try:
+            return _collect(engine, source, signer, stop, api_observer, items, writer)
+        finally:
+            gc.unfreeze()
 
 
 def _collect(engine: Engine, source: SourceConfig, signer: Signer,

@@ -198,5 +198,16 @@ class ApiAccess(Base):
     )
 
 
+class RunLock(Base):
+    """The process collecting a source now (SQLite; PostgreSQL uses advisory locks), so that
+    only one run of a source is in progress at a time: `holder` names the host, process id
+    and process start time, which tell a lock left by a killed process from a live one."""
+
+    __tablename__ = "run_locks"
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(300))
+    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 def now() -> datetime:
     return datetime.now(UTC)

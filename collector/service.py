@@ -22,6 +22,7 @@ from collector.api import ApiServer, create_app
 from collector.chain import VerifyReport, verify
 from collector.config import Config, SourceConfig, parse_schedule
 from collector.ledger import Signer
+from collector.locks import SourceBusy
 from collector.metrics import Metrics
 from collector.pipeline import RunOutcome, collect_source
 
@@ -52,10 +53,16 @@ class Service:
             executors={"default": ThreadPoolExecutor(workers)}, timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
 
-    def collect(self, source: SourceConfig) -> RunOutcome:
-        outcome = collect_source(self.engine, source, self.signer, stop=self.stop,
-                                 api_observer=self.metrics.observe_api(source.name),
-                                 writer=self.config.writer)
+    def collect(self, source: SourceConfig) -> RunOutcome | None:
+        """One scheduled collection; None when another process (`annexa collect` by hand,
+        say) is collecting the source now: its run counts, and the next firing tries again."""
+        try:
+            outcome = collect_source(self.engine, source, self.signer, stop=self.stop,
+                                     api_observer=self.metrics.observe_api(source.name),
+                                     writer=self.config.writer)
+        except SourceBusy as exc:
+            log.warning("%s: skipped this collection", exc)
+            return None
         self.metrics.observe_run(outcome)
         self.metrics.refresh_posture(self.engine, self.config.freshness_window)
         log.info("run %s of %s: %s (%d resources, %.1fs)", outcome.run_id, source.name,

@@ -289,7 +289,8 @@ class RunWriter:
         # those produced tells which earlier ones to close.
         self._other_results: set[tuple[str, str]] = set()
         self._sql = _Driver(conn)
-        self._flushes = 0
+        # SQLite: batches not written yet (resources, results), see _flush_batch().
+        self._deferred: list[tuple[list[PendingResource], list[PendingResult]]] = []
         # PostgreSQL: rows per table when the run began, and as its statistics now count them.
         self._rows_before: dict[str, float] = {}
         self._analysed: dict[str, float] | None = None
@@ -332,6 +333,8 @@ class RunWriter:
             "run_id": self.run_id, "scope": err.scope, "region": err.region,
             "service": err.service, "kinds": json.dumps(sorted(err.kinds)), "message": err.message,
         })
+        if not self._sql.pg:
+            self.conn.commit()  # not left holding SQLite's write lock until the next batches
 
     @property
     def errors(self) -> list[CollectionError]:
@@ -343,23 +346,51 @@ class RunWriter:
         self._sql.settle()
 
     def _flush_batch(self, final: bool = False) -> None:
-        self._flushes += 1
+        if not self._sql.pg:
+            # SQLite: batches wait here and are written SQLITE_COMMIT_EVERY at a time, in one
+            # transaction: its commit writes their index pages to the WAL once, and the
+            # database's single write lock is held only while writing, never while the run
+            # waits for a slow API (other sources' runs, attestations and the access log
+            # write in between).
+            if self._resources or self._results:
+                self._deferred.append((list(self._resources.values()),
+                                       list(self._results.values())))
+                self._resources.clear()
+                self._results.clear()
+            if final or len(self._deferred) >= SQLITE_COMMIT_EVERY:
+                self._write_deferred()
+            return
         self._sql.queue()
-        if self._sql.pg:
-            self._analyze_grown()
+        self._analyze_grown()
         # A lookup is where an earlier batch's failure surfaces: the items leave the buffers
         # only once both are planned, so that salvage() still has them.
-        writes: list[Callable[[], None]] = []
-        if self._resources:
-            writes += self._plan_resources(list(self._resources.values()))
-        if self._results:
-            writes += self._plan_results(list(self._results.values()))
+        writes = self._plan(list(self._resources.values()), list(self._results.values()))
         self._resources.clear()
         self._results.clear()
         with self._sql.batch():
             for step in writes:
                 step()
-        if not self._sql.pg and (final or self._flushes % SQLITE_COMMIT_EVERY == 0):
+
+    def _plan(self, resources: list[PendingResource],
+              results: list[PendingResult]) -> list[Callable[[], None]]:
+        writes: list[Callable[[], None]] = []
+        if resources:
+            writes += self._plan_resources(resources)
+        if results:
+            writes += self._plan_results(results)
+        return writes
+
+    def _write_deferred(self) -> None:
+        """Write the waiting batches (SQLite) and commit. A batch that fails is undone alone
+        and raised; the batches after it wait for salvage()."""
+        try:
+            while self._deferred:
+                resources, results = self._deferred.pop(0)
+                writes = self._plan(resources, results)
+                with self._sql.batch():
+                    for step in writes:
+                        step()
+        finally:
             self.conn.commit()
 
     def _analyze_grown(self) -> None:

@@ -73,6 +73,7 @@ def demo(db: Path, *, once: bool, port: int) -> int:
         engine = engine_for(cfg.database)
         service = Service(cfg, engine, load_or_create_signer(cfg.signing_key))
         out = service.collect(cfg.sources[0])
+        assert out is not None, "nothing else collects the demo's database"
         print(f"collected {out.stats.resources} resources: {out.status}, run sealed as "
               f"#{out.seq} (chain {out.chain_hash[:16] if out.chain_hash else '-'}...)")
 

@@ -77,6 +77,9 @@ def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
         print(f"{source.name}: {out.status} in {out.seconds:.1f}s, run {out.run_id} sealed as "
               f"#{out.seq}; {s.resources} resources ({s.new_versions} new versions, "
               f"{s.new_blobs} new blobs); results: {counts}")
+        if s.failures_kept:
+            print(f"  {s.failures_kept} earlier failure(s) kept: their data could not be read "
+                  "or judged this time")
         for err in out.errors:
             print(f"  error: {err.service} in {err.region}: {err.message}")
         if out.status == "failed":

@@ -74,6 +74,11 @@ class Evaluator:
         self._errors.append(err)
         scope = self._scopes.get(err.scope)
         scope_key = scope.key if scope else err.scope
+        if err.key is not None:
+            for kind in err.kinds:
+                for chk in self._checks_for(kind):
+                    yield Outcome(chk, err.key, kind, err.region, errored(err.message), ())
+            return
         reason = f"{err.service} could not be collected in {err.region}: {err.message}"
         for kind in err.kinds:
             for chk in self._checks_for(kind):

@@ -55,7 +55,9 @@ class CollectionError:
     """A service that could not be read in one region. The run goes on without it.
 
     `kinds` are the resource kinds the failed call would have produced: their previous
-    versions are kept (not treated as deleted) and checks on them report `error`.
+    versions are kept (not treated as deleted) and checks on them report `error`. With `key`,
+    the error is about that one resource (it could not be stored or judged): only its previous
+    version is kept, its checks report `error` on it, and scope checks using its kind too.
     """
 
     scope: str
@@ -63,6 +65,7 @@ class CollectionError:
     service: str
     kinds: tuple[str, ...]
     message: str
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

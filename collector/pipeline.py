@@ -170,9 +170,66 @@ def _open_writer(engine: Engine, url: str | None, run_id: int, source: str,
         remote.close()
 
 
+# Column sizes of resource_versions (PostgreSQL enforces them; SQLite does not), and for keys
+# what a PostgreSQL index entry holds (about 2,700 bytes), with room for the source beside it.
+_FIELD_LIMITS = {"key": 2048, "kind": 200, "scope": 200, "region": 64}
+
+
+def unstorable(item: Resource) -> str | None:
+    """Why `item` cannot be stored as it is, or None. Whoever controls the audited account
+    writes its names and configuration: one hostile resource must fail alone."""
+    for name in ("key", "kind", "scope", "region"):
+        problem = _field_problem(name, getattr(item, name))
+        if problem is not None:
+            return problem
+    return None
+
+
+def _field_problem(name: str, value: object) -> str | None:
+    if not isinstance(value, str) or not value or "\x00" in value:
+        return f"its {name} is empty, not text or holds a NUL character"
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return f"its {name} is not valid Unicode text"
+    if size > _FIELD_LIMITS[name]:
+        return f"its {name} is longer than {_FIELD_LIMITS[name]} bytes"
+    return None
+
+
+def _refuse(item: Resource, why: str, writer: RunWriter | RemoteWriter, evaluator: Evaluator,
+            digests: dict[str, str]) -> None:
+    """Record `item` as a resource that could not be stored: an error of the run naming it,
+    and `error` for each of its checks; its earlier version, if any, stays in force."""
+    def text(name: str) -> str:
+        value = getattr(item, name)
+        return value if _field_problem(name, value) is None else ascii(value)[:_FIELD_LIMITS[
+            name] // 2]
+
+    key = text("key")
+    err = CollectionError(scope=text("scope"), region=text("region"), service="annexa",
+                          kinds=(text("kind"),), message=f"{key[:300]}: not stored: {why}",
+                          key=key)
+    log.warning("resource %s", err.message)
+    writer.add_error(err)
+    _results(evaluator.error(err), writer, digests)
+
+
 def _resource(item: Resource, writer: RunWriter | RemoteWriter, evaluator: Evaluator,
               digests: dict[str, str]) -> None:
-    data, body = redacted_canonical(item.data)
+    why = unstorable(item)
+    if why is not None:
+        _refuse(item, why, writer, evaluator, digests)
+        return
+    try:
+        data, body = redacted_canonical(item.data)
+    except RecursionError:
+        _refuse(item, "its data is nested too deeply to canonicalise", writer, evaluator,
+                digests)
+        return
+    except (TypeError, ValueError) as exc:
+        _refuse(item, f"its data is not JSON: {exc}", writer, evaluator, digests)
+        return
     digest = sha256_hex(body)
     writer.add_resource(PendingResource(item.kind, item.key, item.scope, item.region, digest,
                                         body))

@@ -270,6 +270,7 @@ class WriteStats:
     new_results: int = 0
     closed_versions: int = 0
     closed_results: int = 0
+    failures_kept: int = 0  # earlier failures that this run could not judge again
     by_status: dict[str, int] = field(default_factory=dict)
 
 
@@ -451,8 +452,8 @@ class RunWriter:
         return [(d, len(b), compress(b), self.run_id) for d, b in fresh.items()]
 
     def _plan_results(self, items: list[PendingResult]) -> list[Callable[[], None]]:
-        open_rows = {(c, s): (rid, d) for rid, c, s, d in self._sql.select_in(
-            "SELECT id, check_id, subject, result_digest FROM check_results{index} "
+        open_rows = {(c, s): (rid, d, st) for rid, c, s, d, st in self._sql.select_in(
+            "SELECT id, check_id, subject, result_digest, status FROM check_results{index} "
             "WHERE source = {p} AND valid_to_run IS NULL AND subject IN ({keys})",
             (self.source,), list({i.subject for i in items}), "ix_check_results_open")}
         closing, inserting = [], []
@@ -460,6 +461,11 @@ class RunWriter:
             current = open_rows.get((item.check_id, item.subject))
             if current:
                 if current[1] == item.digest:
+                    continue
+                if item.status == "error" and current[2] == "fail":
+                    # What could not be judged now failed before: the failure stays, with the
+                    # evidence it rested on, until the data can be read and judged again.
+                    self.stats.failures_kept += 1
                     continue
                 closing.append(current[0])
             inserting.append((self.source, item.check_id, item.subject, item.kind, item.region,
@@ -550,6 +556,9 @@ class RunWriter:
 
     def _kept(self, table: sa.Table) -> Iterable[sa.ColumnElement[bool]]:
         for err in self._errors:
+            if err.key is not None:
+                yield table.c.key != err.key
+                continue
             in_kinds = table.c.kind.in_(err.kinds)
             if err.region == ALL_REGIONS:
                 yield sa.not_(in_kinds)

@@ -4,6 +4,7 @@ VPC flow-log configuration of one account as resources. It never judges."""
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
 from collections.abc import Iterator
 from functools import partial
@@ -19,6 +20,7 @@ from connectors.aws.settings import Settings
 from connectors.streams import interleave
 
 __all__ = ["Settings", "collect"]
+log = logging.getLogger("annexa.connectors.aws")
 
 
 def _load_services() -> None:
@@ -65,8 +67,11 @@ def collect(
 
 def _service_items(svc: Service, session: AwsSession, scope: Scope,
                    region: str) -> Iterator[Resource | CollectionError]:
+    where = region if svc.regional else ALL_REGIONS
     try:
         yield from svc.fetch(session, scope, region)
     except (ClientError, BotoCoreError, ResponseParserError) as exc:
-        yield scope.error(svc.name, region if svc.regional else ALL_REGIONS, svc.kinds,
-                          describe(exc))
+        yield scope.error(svc.name, where, svc.kinds, describe(exc))
+    except Exception as exc:  # an answer this code did not expect: that service fails alone
+        log.exception("reading %s in %s", svc.name, region)
+        yield scope.error(svc.name, where, svc.kinds, f"unexpected {describe(exc)}")

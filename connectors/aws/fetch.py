@@ -53,6 +53,12 @@ def detail(
     # action) is not a BotoCoreError, but it is still this one detail that failed.
     except (BotoCoreError, ResponseParserError) as exc:
         data.setdefault(FETCH_ERRORS, {})[name] = describe(exc)
+    # A document in the answer that is not JSON, or nested too deeply to read (a bucket policy
+    # is written by whoever controls the bucket).
+    except RecursionError:
+        data.setdefault(FETCH_ERRORS, {})[name] = f"{name} is nested too deeply to read"
+    except ValueError as exc:
+        data.setdefault(FETCH_ERRORS, {})[name] = f"{name} is not valid JSON: {exc}"
 
 
 def strip_metadata(response: dict[str, Any]) -> dict[str, Any]:

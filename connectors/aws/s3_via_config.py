@@ -140,7 +140,7 @@ def settings(item: dict[str, Any]) -> dict[str, Any]:
             continue
         try:
             fields[field] = normalise(_loads(supplementary[name]))
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError, AttributeError, RecursionError):
             continue
     return fields
 

@@ -22,5 +22,6 @@ def detail(data: dict[str, Any], name: str, call: Callable[[], Any], *,
             data[name] = None
         else:
             data.setdefault(FETCH_ERRORS, {})[name] = str(exc)
-    except (KeyError, TypeError, ValueError) as exc:  # an answer of the wrong shape
-        data.setdefault(FETCH_ERRORS, {})[name] = f"{name}: unexpected answer: {exc}"
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:  # the wrong shape
+        data.setdefault(FETCH_ERRORS, {})[name] = (
+            f"{name}: unexpected answer: {type(exc).__name__}: {exc}")

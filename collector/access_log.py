@@ -27,6 +27,7 @@ from collector.schema import ApiAccess
 ACCESS = ApiAccess.__table__
 SOURCE = "annexa-access-log"
 KIND = "annexa.api_access"
+KEY_PREFIX = "annexa:access:"
 _BATCH = 5000  # entries per sealing run, so a backlog never sits in memory at once
 _lock = threading.Lock()
 
@@ -60,6 +61,11 @@ def entry(row: sa.Row) -> dict[str, object]:
     }
 
 
+def entry_body(row: sa.Row) -> bytes:
+    """The bytes of an entry's sealed copy: its blob, whose SHA-256 is the copy's digest."""
+    return canonical(entry(row))
+
+
 def seal_pending(engine: Engine, signer: Signer) -> list[int]:
     """Seal every access not yet in the ledger; returns the ids of the runs that sealed them."""
     runs: list[int] = []
@@ -81,7 +87,7 @@ def _seal_batch(engine: Engine, signer: Signer) -> int | None:
     # seals only its own.
     written = manual_ledger.write_run(
         engine, signer, SOURCE,
-        (Item(KIND, f"annexa:access:{row.id}", canonical(entry(row))) for row in rows),
+        (Item(KIND, f"{KEY_PREFIX}{row.id}", entry_body(row)) for row in rows),
         replace=True)
     run_id = written.run.run_id
     ids = [r.id for r in rows]

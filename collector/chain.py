@@ -20,12 +20,13 @@ from collector import ledger
 from collector.canonical import sha256_hex
 from collector.ledger import GENESIS, LeafSet, Signer
 from collector.locks import chain_lock
-from collector.schema import Run, SigningKey, now
+from collector.schema import ApiAccess, Run, SigningKey, now
 from collector.store import BLOBS, ERRORS, RESULTS, VERSIONS, decompress
 
 RUNS = Run.__table__
 log = logging.getLogger("annexa.chain")
 KEYS = SigningKey.__table__
+ACCESS = ApiAccess.__table__
 _seal_lock = threading.Lock()
 _STATE_CHUNK = 5000  # rows of a source's state read at a time
 
@@ -138,6 +139,21 @@ def seal(engine: Engine, run_id: int, signer: Signer) -> SimpleNamespace:
     return run
 
 
+def chain_head(conn: Connection) -> tuple[int, str] | None:
+    """(seq, chain hash) of the newest sealed run, or None before the first seal."""
+    row = conn.execute(sa.select(RUNS.c.seq, RUNS.c.chain_hash).where(RUNS.c.seq.is_not(None))
+                       .order_by(RUNS.c.seq.desc()).limit(1)).first()
+    return (row.seq, row.chain_hash) if row else None
+
+
+# Hex digits of a chain hash that a metric can carry exactly (a float64 holds 53 bits).
+HEAD_PREFIX_DIGITS = 13
+
+
+def hash_prefix(chain_hash: str) -> int:
+    return int(chain_hash[:HEAD_PREFIX_DIGITS], 16)
+
+
 def _load_run(conn: Connection, run_id: int) -> SimpleNamespace:
     """The run's record, which its seal completes. A plain record: the first ORM instance in a
     process configures every mapper, 30 ms of a one-shot `annexa collect`."""
@@ -150,6 +166,7 @@ class VerifyReport:
     runs: int = 0
     blobs: int = 0
     results: int = 0
+    access_entries: int = 0
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -158,25 +175,72 @@ class VerifyReport:
         return not self.problems
 
 
-def verify(engine: Engine, public: Ed25519PublicKey) -> VerifyReport:
-    """Recompute every digest, Merkle root, chain link and signature from the database."""
+def verify(engine: Engine, public: Ed25519PublicKey,
+           expect_head: tuple[int, str] | None = None) -> VerifyReport:
+    """Recompute every digest, Merkle root, chain link and signature from the database, and
+    check the API access log against its sealed copies. With `expect_head` (a sequence number
+    and its chain hash, or a prefix of it, as a witness outside the database saw them), check
+    that the chain still holds that run: the newest runs cannot be removed unnoticed then."""
     report = VerifyReport()
     expected_key = ledger.key_id(public)
     with engine.connect() as conn:
-        for problem in _verify_blobs(conn, report):
-            report.problems.append(problem)
-            break
-        for problem in _verify_results(conn, report):
-            report.problems.append(problem)
-            break
-        for problem in _verify_chain(conn, public, expected_key, report):
-            report.problems.append(problem)
-            break
+        for check in (_verify_blobs(conn, report), _verify_results(conn, report),
+                      _verify_chain(conn, public, expected_key, report),
+                      _verify_access_log(conn, report),
+                      _verify_head(conn, expect_head) if expect_head else iter(())):
+            for problem in check:
+                report.problems.append(problem)
+                break
         unsealed = conn.scalar(sa.select(sa.func.count()).select_from(RUNS)
                                .where(RUNS.c.seq.is_(None)))
         if unsealed:
             report.warnings.append(f"{unsealed} run(s) are not sealed yet (running or abandoned)")
+        pending = conn.scalar(sa.select(sa.func.count()).select_from(ACCESS)
+                              .where(ACCESS.c.sealed_run.is_(None)))
+        if pending:
+            report.warnings.append(f"{pending} API access log entr(y/ies) are not sealed yet: "
+                                   "they cannot be verified before their seal")
     return report
+
+
+def _verify_head(conn: Connection, expect: tuple[int, str]) -> Iterator[str]:
+    seq, expected = expect
+    row = conn.execute(sa.select(RUNS.c.id, RUNS.c.chain_hash).where(RUNS.c.seq == seq)).first()
+    if row is None:
+        newest = chain_head(conn)
+        yield (f"the chain ends at seq {newest[0] if newest else 0}, but seq {seq} was "
+               "witnessed: the newest runs were removed")
+    elif not (row.chain_hash or "").startswith(expected.lower()):
+        yield (f"run {row.id} (seq {seq}): chain hash {row.chain_hash} is not the witnessed "
+               f"{expected}: the chain was rewritten from there")
+
+
+def _verify_access_log(conn: Connection, report: VerifyReport) -> Iterator[str]:
+    """Each sealed entry of the API access log equals its sealed copy (the version its sealing
+    run stored), and no sealed copy has lost its entry."""
+    from collector import access_log
+
+    copy_key = sa.literal(access_log.KEY_PREFIX) + sa.cast(ACCESS.c.id, sa.String)
+    copies = sa.outerjoin(ACCESS, VERSIONS, sa.and_(
+        VERSIONS.c.source == access_log.SOURCE, VERSIONS.c.key == copy_key,
+        VERSIONS.c.valid_from_run == ACCESS.c.sealed_run))
+    rows = conn.execute(sa.select(ACCESS, VERSIONS.c.digest.label("sealed_digest"))
+                        .select_from(copies).where(ACCESS.c.sealed_run.is_not(None))
+                        .order_by(ACCESS.c.id).execution_options(yield_per=5000))
+    for row in rows:
+        report.access_entries += 1
+        if row.sealed_digest is None:
+            yield (f"API access log entry {row.id}: its sealed copy in run {row.sealed_run} is "
+                   "missing (the entry was moved or the run altered)")
+        elif sha256_hex(access_log.entry_body(row)) != row.sealed_digest:
+            yield (f"API access log entry {row.id}: differs from its sealed copy in run "
+                   f"{row.sealed_run} (the entry was altered)")
+    lost = conn.execute(sa.select(VERSIONS.c.key, VERSIONS.c.valid_from_run).where(
+        VERSIONS.c.source == access_log.SOURCE, VERSIONS.c.kind == access_log.KIND,
+        ~sa.exists().where(copy_key == VERSIONS.c.key)).limit(1)).first()
+    if lost:
+        yield (f"API access log entry {lost.key.removeprefix(access_log.KEY_PREFIX)} was "
+               f"deleted: its sealed copy in run {lost.valid_from_run} remains")
 
 
 def _verify_blobs(conn: Connection, report: VerifyReport) -> Iterator[str]:

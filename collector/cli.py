@@ -139,17 +139,31 @@ def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
     key_path = Path(args.public_key) if args.public_key else cfg.signing_key
     if not key_path.exists():
         raise UsageError(f"{key_path}: no signing key to verify with (give --public-key)")
-    report = verify(engine, load_public_key(key_path))
+    expect = parse_head(args.expect_head) if args.expect_head else None
+    report = verify(engine, load_public_key(key_path), expect)
     for warning in report.warnings:
         print(f"warning: {warning}")
     if report.ok:
+        witnessed = f"; seq {expect[0]} is the witnessed {expect[1]}" if expect else ""
         print(f"ledger intact: {report.runs} runs, {report.blobs} blobs, {report.results} "
-              "results verified")
+              f"results, {report.access_entries} API access log entries verified{witnessed}")
         return EXIT_OK
     print(f"ledger BROKEN: {report.problems[0]}")
     for problem in report.problems[1:]:
         print(f"  also: {problem}")
     return EXIT_FAILED
+
+
+def parse_head(text: str) -> tuple[int, str]:
+    """`SEQ:HASH`: a sequence number and its chain hash, whole or its first 13 or more hex
+    digits (as annexa_ledger_head_hash_prefix and the seal log lines give them)."""
+    seq, _, digest = text.partition(":")
+    digest = digest.strip().lower()
+    if not seq.strip().isdigit() or len(digest) < 13 or len(digest) > 64 or any(
+            c not in "0123456789abcdef" for c in digest):
+        raise UsageError(f"--expect-head {text!r} is not SEQ:HASH (a sequence number and at "
+                         "least 13 hex digits of its chain hash)")
+    return int(seq), digest
 
 
 def cmd_db_upgrade(cfg: Config, args: argparse.Namespace) -> int:
@@ -494,6 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=("table", "json"), default="table")
     c = sub.add_parser("verify", help="recompute every digest, root, link and signature")
     c.add_argument("--public-key", help="verify against this key instead of signing_key")
+    c.add_argument("--expect-head", metavar="SEQ:HASH",
+                   help="a chain head seen outside the database (a seal's log line, the "
+                        "annexa_ledger_head_* metrics): fail unless the chain still holds it")
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command",
                                                                      required=True)
     db.add_parser("upgrade", help="apply Alembic migrations")

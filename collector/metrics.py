@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Connection, Engine
 
 from checks.registry import REGISTRY
-from collector.chain import RUNS
+from collector.chain import RUNS, chain_head, hash_prefix
 from collector.config import SourceConfig, parse_schedule
 from collector.posture import SourceRun, control_states, latest_runs, result_counts
 from collector.schema import now
@@ -162,6 +162,14 @@ class Metrics:
         self.verify_seconds = Gauge(
             "annexa_ledger_verify_duration_seconds", "Wall time of the last ledger verification",
             registry=r)
+        # The chain's head, so that Prometheus keeps a witness of it outside the database:
+        # no database can prove that its own newest runs were not removed.
+        self.head_seq = Gauge(
+            "annexa_ledger_head_seq", "Sequence number of the newest sealed run", registry=r)
+        self.head_hash = Gauge(
+            "annexa_ledger_head_hash_prefix",
+            "The newest sealed run's chain hash: its first 13 hex digits (52 bits) as a number",
+            registry=r)
         self.blobs = Gauge(
             "annexa_evidence_blobs", "Evidence blobs stored (one per distinct content digest)",
             registry=r)
@@ -203,6 +211,17 @@ class Metrics:
         if outcome.status == "failed":
             self.errors.labels(outcome.source, "source").inc()
 
+    def refresh_head(self, engine: Engine) -> None:
+        with engine.connect() as conn:
+            head = chain_head(conn)
+        with self._lock:
+            self.observe_head(head)
+
+    def observe_head(self, head: tuple[int, str] | None) -> None:
+        if head is not None:
+            self.head_seq.set(head[0])
+            self.head_hash.set(hash_prefix(head[1]))
+
     def observe_verify(self, report: VerifyReport, seconds: float) -> None:
         self.verify_ok.set(1 if report.ok else 0)
         self.verify_seconds.set(seconds)
@@ -220,7 +239,9 @@ class Metrics:
             sealed = _sealed_runs(conn)
             last = _last_runs(conn)
             blobs, blob_bytes, stored_bytes = _storage(conn)
+            head = chain_head(conn)
         with self._lock:
+            self.observe_head(head)
             self.freshness.set(freshness.total_seconds())
             self.last_success.replace({(run.source,): run.evidence_at.timestamp()
                                        for run in runs if run.evidence_at})

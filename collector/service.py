@@ -85,6 +85,7 @@ class Service:
         runs = access_log.seal_pending(self.engine, self.signer)
         if runs:
             log.info("API access log sealed in run(s) %s", ", ".join(map(str, runs)))
+            self.metrics.refresh_head(self.engine)
 
     def _start_api(self) -> ApiServer:
         cfg = self.config.api

@@ -269,6 +269,7 @@ HEALTHY: dict[str, Expect] = {
     "AnnexaCollectorDown": nothing,
     "AnnexaCollectorAbsent": nothing,
     "AnnexaLedgerVerifyFailed": nothing,
+    "AnnexaLedgerHeadRewound": nothing,
     "AnnexaLedgerNotVerified": nothing,
     # No attestation is recorded here: these evaluate, and find nothing due.
     "AnnexaAttestationReviewDueSoon": nothing,

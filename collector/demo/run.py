@@ -33,6 +33,26 @@ def start_emulator() -> tuple[Any, str]:
     return server, f"http://127.0.0.1:{port}"
 
 
+def start_http_demos(workdir: Path) -> list[Any]:
+    """Start the HTTPS emulators of collector.demo.emulators.DEMOS, each seeded with a sample
+    organisation; their credentials go into this process's environment."""
+    import importlib
+
+    from collector.demo.emulators import DEMOS
+
+    started = []
+    try:
+        for name in DEMOS:
+            demo_source = importlib.import_module(name).start_demo(workdir)
+            os.environ.update(demo_source.env)
+            started.append(demo_source)
+    except BaseException:
+        for demo_source in started:
+            demo_source.stop()
+        raise
+    return started
+
+
 def demo(db: Path, *, once: bool, port: int) -> int:
     import boto3
 
@@ -51,7 +71,9 @@ def demo(db: Path, *, once: bool, port: int) -> int:
         os.environ[name] = value
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(name, None)
+    db = db.resolve()
     server, url = start_emulator()
+    http_demos: list[Any] = []
     try:
         print(f"AWS emulator on {url}; seeding a sample organisation in {', '.join(REGIONS)}")
 
@@ -61,21 +83,31 @@ def demo(db: Path, *, once: bool, port: int) -> int:
         planted = seed_all(client, REGIONS)
         print(f"seeded {sum(len(v) for v in planted.values())} planted gaps across "
               f"{len(planted)} checks")
-        db = db.resolve()
+        http_demos = start_http_demos(db.parent)
+        for demo_source in http_demos:
+            gaps = sum(len(v) for v in demo_source.planted.values())
+            print(f"{demo_source.source['kind']} emulator for {demo_source.source['name']}: "
+                  f"{gaps} planted gaps across {len(demo_source.planted)} checks")
+        sources = [SourceConfig(name="aws-demo", kind="aws", schedule="15m", regions=REGIONS,
+                                endpoint_url=url)]
+        sources += [SourceConfig.model_validate({"schedule": "15m", **d.source})
+                    for d in http_demos]
         cfg = Config(
             database=f"sqlite:///{db}", signing_key=db.with_suffix(".key"),
-            metrics=MetricsConfig(port=port), path=db,
-            sources=[SourceConfig(name="aws-demo", kind="aws", schedule="15m", regions=REGIONS,
-                                  endpoint_url=url)],
+            metrics=MetricsConfig(port=port), path=db, sources=sources,
         )
         migrate.upgrade(engine_for(cfg.database, check_schema=False))
         load_all()
         engine = engine_for(cfg.database)
         service = Service(cfg, engine, load_or_create_signer(cfg.signing_key))
-        out = service.collect(cfg.sources[0])
-        assert out is not None, "nothing else collects the demo's database"
-        print(f"collected {out.stats.resources} resources: {out.status}, run sealed as "
-              f"#{out.seq} (chain {out.chain_hash[:16] if out.chain_hash else '-'}...)")
+        failed = False
+        for source in cfg.sources:
+            out = service.collect(source)
+            assert out is not None, "nothing else collects the demo's database"
+            failed |= out.status == "failed"
+            print(f"{source.name}: collected {out.stats.resources} resources: {out.status}, "
+                  f"run sealed as #{out.seq} "
+                  f"(chain {out.chain_hash[:16] if out.chain_hash else '-'}...)")
 
         class Args:
             format, at, control = "table", None, None
@@ -86,10 +118,12 @@ def demo(db: Path, *, once: bool, port: int) -> int:
         print(f"\nevidence in {db}; query it later with: annexa --config {cfg_file} verify "
               "(or controls)")
         if once:
-            return 0 if out.status != "failed" else 1
+            return 1 if failed else 0
         print(f"service running: metrics on http://127.0.0.1:{port}/metrics (Ctrl-C stops)")
         sys.stdout.flush()
         service.serve(collect_at_start=False)
         return 0
     finally:
+        for demo_source in http_demos:
+            demo_source.stop()
         server.stop()

@@ -18,7 +18,7 @@ from collector.demo.emulators import google_workspace as fake
 from collector.evaluate import evaluate_all
 from collector.model import Resource, Scope
 from connectors.google_workspace import CredentialsUnavailable, SourceUnreachable
-from connectors.google_workspace.credentials import DIRECTORY_SCOPES
+from connectors.google_workspace.credentials import DIRECTORY_SCOPES, POLICY_SCOPES
 from tests.google_workspace_support import (
     CHECKS,
     GAPS,
@@ -261,10 +261,11 @@ def test_an_unknown_customer_or_missing_key_stops_the_source(workspace, tmp_path
 
 def test_application_default_credentials_are_used_when_no_key_file_is_named(
         workspace, tmp_path, monkeypatch):
-    options = source_options(workspace, tmp_path)
+    options = source_options(workspace, tmp_path, customer=GAPS.id)  # its ID, not my_customer
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", options.pop("credentials_file"))
     items = collected(options)
     assert not errors(items) and len(evidence(items)) == 31
+    assert [i.id for i in items if isinstance(i, Scope)] == [GAPS.id]
 
     user_creds = tmp_path / "adc-user.json"
     user_creds.write_text(json.dumps({"type": "authorized_user", "client_id": "x",
@@ -312,3 +313,11 @@ def test_the_demo_customer_collects_with_exactly_its_planted_gaps(tmp_path):
         demo.stop()
     scope_checks = {c for c in CHECKS if load_all()[c].is_scope_check}
     assert_failures_are_planted(demo.planted, items, set(CHECKS), frozenset(scope_checks))
+
+
+def test_the_shipped_delegation_scopes_are_exactly_those_asked_for():
+    shipped = Path(__file__).parent.parent / "config" / "google_workspace"
+    listed = (shipped / "delegated-scopes.txt").read_text().split()
+    assert listed == [*DIRECTORY_SCOPES, *POLICY_SCOPES]
+    assert all(scope.endswith(".readonly") for scope in listed)
+    assert ",".join(listed) in (shipped / "README.md").read_text()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from checks.google_workspace.policies import ORG_UNIT, POLICY, judge_setting
+from checks.google_workspace.policies import ORG_UNIT, POLICY, Judge, judge_setting
 from checks.google_workspace.users import NEVER, timestamp
 from checks.registry import ScopeView, scope_check
 from collector.model import Verdict
@@ -77,6 +77,10 @@ def password_policy_strong(customer: ScopeView) -> Verdict:
                          name="the password policy")
 
 
+def _turned_on(field: str, problem: str) -> Judge:
+    return lambda value: problem if (value or {}).get(field) else None
+
+
 @scope_check(
     "google_workspace.less_secure_apps_disabled",
     scope=CUSTOMER,
@@ -91,7 +95,7 @@ def password_policy_strong(customer: ScopeView) -> Verdict:
 def less_secure_apps_disabled(customer: ScopeView) -> Verdict:
     return judge_setting(
         customer, "security.less_secure_apps",
-        lambda v: "less secure apps allowed" if (v or {}).get("allowLessSecureApps") else None,
+        _turned_on("allowLessSecureApps", "less secure apps allowed"),
         merge=True, default={"allowLessSecureApps": False},  # Google's documented default
         name="less secure apps access")
 
@@ -114,6 +118,6 @@ def less_secure_apps_disabled(customer: ScopeView) -> Verdict:
 def super_admin_account_recovery_disabled(customer: ScopeView) -> Verdict:
     return judge_setting(
         customer, "security.super_admin_account_recovery",
-        lambda v: "self-recovery allowed" if (v or {}).get("enableAccountRecovery") else None,
+        _turned_on("enableAccountRecovery", "self-recovery allowed"),
         merge=True, default={"enableAccountRecovery": False},  # Google's documented default
         name="super admin account recovery")

@@ -27,6 +27,15 @@ def _cannot_sign_in(user: dict[str, Any]) -> str | None:
     return None
 
 
+def _flag_of_active_user(user: dict[str, Any], field: str, yes: str, no: str) -> Verdict:
+    """Pass or fail on a boolean of a user who can sign in."""
+    if gap := _missing(user, "suspended", "archived", field):
+        return gap
+    if reason := _cannot_sign_in(user):
+        return not_applicable(reason)
+    return passed(yes) if user[field] else failed(no)
+
+
 def timestamp(value: Any) -> datetime | None:
     """An RFC 3339 time of the Google APIs (`2024-05-01T09:30:00.000Z`), or None."""
     if not isinstance(value, str):
@@ -53,13 +62,8 @@ def _days_ago(moment: datetime) -> int:
                 "preferably), or suspend the account if nobody uses it.",
 )
 def user_2sv_enrolled(user: dict[str, Any]) -> Verdict:
-    if gap := _missing(user, "suspended", "archived", "isEnrolledIn2Sv"):
-        return gap
-    if reason := _cannot_sign_in(user):
-        return not_applicable(reason)
-    if user["isEnrolledIn2Sv"]:
-        return passed("enrolled in 2-Step Verification")
-    return failed("active user not enrolled in 2-Step Verification")
+    return _flag_of_active_user(user, "isEnrolledIn2Sv", "enrolled in 2-Step Verification",
+                                "active user not enrolled in 2-Step Verification")
 
 
 @check(
@@ -100,13 +104,9 @@ def admin_2sv_enrolled(user: dict[str, Any]) -> Verdict:
                 "the user is in) under Security > Authentication > 2-Step Verification.",
 )
 def user_2sv_enforced(user: dict[str, Any]) -> Verdict:
-    if gap := _missing(user, "suspended", "archived", "isEnforcedIn2Sv"):
-        return gap
-    if reason := _cannot_sign_in(user):
-        return not_applicable(reason)
-    if user["isEnforcedIn2Sv"]:
-        return passed("2-Step Verification is enforced for the user")
-    return failed("2-Step Verification is not enforced for the user")
+    return _flag_of_active_user(user, "isEnforcedIn2Sv",
+                                "2-Step Verification is enforced for the user",
+                                "2-Step Verification is not enforced for the user")
 
 
 @check(

@@ -268,3 +268,25 @@ def test_an_azure_identity_token_is_sent_renewed_after_a_401_and_a_bad_secret_na
     with pytest.raises(HttpError, match=r"subscriptions.list: HTTP 401 CredentialUnavailable: "
                                         r".*Invalid client secret"):
         bad.get_json("/subscriptions", operation="subscriptions.list")
+
+
+def test_google_refusals_are_named_by_status_and_reason_not_a_repeated_code(api: FakeApi) -> None:
+    bodies = {
+        "/directory": {"error": {"code": 403, "message": "Not Authorized to access this "
+                                 "resource/api", "errors": [{"message": "Not Authorized to "
+                                 "access this resource/api", "domain": "global",
+                                 "reason": "forbidden"}]}},
+        "/identity": {"error": {"code": 403, "message": "The caller does not have permission",
+                                "status": "PERMISSION_DENIED"}},
+    }
+    for path, body in bodies.items():
+        api.route("GET", path, name=path)(lambda request, body=body: json_response(body, 403))
+    client = _client(api)
+    with pytest.raises(HttpError) as directory:
+        client.get_json("/directory", operation="roles.list")
+    assert str(directory.value) == ("roles.list: HTTP 403 (forbidden): Not Authorized to access "
+                                    "this resource/api")
+    with pytest.raises(HttpError) as identity:
+        client.get_json("/identity", operation="policies.list")
+    assert str(identity.value) == ("policies.list: HTTP 403 PERMISSION_DENIED: The caller does "
+                                   "not have permission")

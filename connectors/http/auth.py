@@ -92,6 +92,8 @@ class GoogleCredentialsAuth:
 
 
 def _first_line(exc: BaseException) -> str:
-    """azure-identity's messages run over many lines of troubleshooting links."""
-    text = str(exc).strip() or type(exc).__name__
+    """azure-identity's messages run over many lines of troubleshooting links; google-auth's
+    RefreshError carries the token service's whole answer after its message."""
+    message = exc.args[0] if len(exc.args) > 1 and isinstance(exc.args[0], str) else exc
+    text = str(message).strip() or type(exc).__name__
     return f"{type(exc).__name__}: {text.splitlines()[0]}"

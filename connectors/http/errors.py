@@ -50,7 +50,9 @@ def error_detail(response: requests.Response) -> tuple[str, str]:
         if isinstance(error, dict):
             reasons = [e.get("reason") for e in error.get("errors") or []
                        if isinstance(e, dict) and e.get("reason")]
-            code = error.get("status") or error.get("code") or ""
+            # A numeric `code` (Google's) only repeats the HTTP status.
+            code = error.get("status") or (error.get("code")
+                                           if not isinstance(error.get("code"), int) else "")
             if reasons:
                 code = f"{code} ({', '.join(map(str, reasons))})".strip()
             return str(code), str(error.get("message") or "")

@@ -21,10 +21,13 @@ GOOGLE_TOKEN_ENDPOINT = "https://oauth2.googleapis.com/token"
 
 @dataclass
 class Accounts:
-    """Service accounts (email -> {key id: public key PEM}) and who they may impersonate."""
+    """Service accounts (email -> {key id: public key PEM}), who they may impersonate, and
+    (where set) the only scopes that domain-wide delegation grants them, as the Admin console's
+    client list does."""
 
     keys: dict[str, dict[str, str]] = field(default_factory=dict)
     delegates: dict[str, set[str]] = field(default_factory=dict)
+    delegated_scopes: dict[str, set[str]] = field(default_factory=dict)
     tokens: Tokens = field(default_factory=Tokens)
     token_requests: int = 0
 
@@ -87,13 +90,15 @@ def install(api: FakeApi, accounts: Accounts, path: str = "/token") -> str:
         except ValueError as exc:
             return _oauth_error(400, "invalid_grant", f"Invalid JWT: {exc}")
         subject = claims.get("sub") or claims["iss"]
-        if subject != claims["iss"] and subject not in accounts.delegates.get(claims["iss"],
-                                                                              set()):
+        scopes = str(claims.get("scope", "")).split()
+        granted = accounts.delegated_scopes.get(claims["iss"])
+        if subject != claims["iss"] and (
+                subject not in accounts.delegates.get(claims["iss"], set())
+                or (granted is not None and not set(scopes) <= granted)):
             return _oauth_error(401, "unauthorized_client",
                                 "Client is unauthorized to retrieve access tokens using this "
                                 "method, or client not authorized for any of the scopes "
                                 "requested.")
-        scopes = str(claims.get("scope", "")).split()
         access, lifetime = accounts.tokens.issue("google", subject=subject, scopes=scopes)
         return {"access_token": access, "expires_in": lifetime, "token_type": "Bearer"}
 

@@ -81,11 +81,13 @@ class Fault:
 
 @dataclass
 class Throttle:
-    """Every `every`-th call (counted across routes) gets `answer` instead of its result."""
+    """Every `every`-th call (counted across routes whose path matches `pattern`, if given)
+    gets `answer` instead of its result."""
 
     every: int
     answer: Answer
     count: itertools.count = field(default_factory=lambda: itertools.count(1))
+    pattern: re.Pattern[str] | None = None
 
 
 class Tokens:
@@ -184,9 +186,11 @@ class FakeApi:
             self.faults.append(fault)
         return fault
 
-    def throttle_every(self, every: int, answer: Answer) -> None:
+    def throttle_every(self, every: int, answer: Answer, pattern: str | None = None) -> None:
+        """`pattern` spares other routes, such as a token endpoint that answers otherwise."""
         with self._lock:
-            self.throttle = Throttle(every, answer)
+            self.throttle = Throttle(every, answer,
+                                     pattern=re.compile(pattern) if pattern else None)
 
     def heal(self) -> None:
         """Remove every fault and throttle."""
@@ -265,8 +269,11 @@ class FakeApi:
                     if fault.times <= 0:
                         self.faults.remove(fault)
                 return fault.answer(request)
-        if self.throttle is not None and next(self.throttle.count) % self.throttle.every == 0:
-            return self.throttle.answer(request)
+        throttle = self.throttle
+        if throttle is not None and (throttle.pattern is None
+                                     or throttle.pattern.search(request.path)) \
+                and next(throttle.count) % throttle.every == 0:
+            return throttle.answer(request)
         return None
 
 

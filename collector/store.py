@@ -39,6 +39,8 @@ SQLITE_RUN_CACHE_KIB = 65_536
 # Per-connection temporary table of the open versions a run found unchanged.
 SEEN = sa.Table("annexa_seen_versions", sa.MetaData(), sa.Column("id", sa.BigInteger))
 _IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open on the connection
+# Ends the reason of a failure carried over a run that could not judge it again.
+CARRIED = " (earlier evidence; not judged again: "
 
 
 class _Driver:
@@ -140,6 +142,20 @@ class _Driver:
 
     def analyze(self, tables: list[str]) -> None:
         self.cursor().execute(f"ANALYZE {', '.join(tables)}")
+
+    def rows_by_id(self, table: sa.Table, columns: tuple[str, ...],
+                   ids: list[int]) -> list[tuple]:
+        names = ", ".join(columns)
+        cursor = self.cursor()
+        if self.pg:
+            cursor.execute(f"SELECT {names} FROM {table.name} WHERE id = ANY(%s::bigint[])",
+                           (_pg_array(ids),))
+            return cursor.fetchall()
+        rows: list[tuple] = []
+        for part in _chunks(ids):
+            rows.extend(cursor.execute(f"SELECT {names} FROM {table.name} WHERE id IN "
+                                       f"({','.join('?' * len(part))})", part).fetchall())
+        return rows
 
     def insert_many(self, table: sa.Table, columns: tuple[str, ...], rows: list[tuple]) -> None:
         if not rows:
@@ -457,20 +473,21 @@ class RunWriter:
             "WHERE source = {p} AND valid_to_run IS NULL AND subject IN ({keys})",
             (self.source,), list({i.subject for i in items}), "ix_check_results_open")}
         closing, inserting = [], []
+        carried: list[tuple[PendingResult, int, str]] = []
         for item in items:
             current = open_rows.get((item.check_id, item.subject))
             if current:
                 if current[1] == item.digest:
                     continue
                 if item.status == "error" and current[2] == "fail":
-                    # What could not be judged now failed before: the failure stays, with the
-                    # evidence it rested on, until the data can be read and judged again.
-                    self.stats.failures_kept += 1
+                    carried.append((item, current[0], current[1]))
                     continue
                 closing.append(current[0])
             inserting.append((self.source, item.check_id, item.subject, item.kind, item.region,
                               item.status, item.reason, evidence_json(item.evidence),
                               item.digest, self.run_id))
+        if carried:
+            self._carry(carried, closing, inserting)
         self.stats.new_results += len(inserting)
         self.stats.closed_results += len(closing)
         return [
@@ -479,6 +496,26 @@ class RunWriter:
                 "source", "check_id", "subject", "kind", "region", "status", "reason",
                 "evidence", "result_digest", "valid_from_run"), inserting),
         ]
+
+    def _carry(self, carried: list[tuple[PendingResult, int, str]], closing: list[int],
+               inserting: list[tuple]) -> None:
+        """Results that could not be judged this time, of checks that failed before: the
+        failure stays, on the evidence it rested on, its reason saying why it was not judged
+        again, until the data can be read and judged. (A rare path: its one lookup is
+        separate from the batch's.)"""
+        earlier = {rid: (reason, stored) for rid, reason, stored in self._sql.rows_by_id(
+            RESULTS, ("id", "reason", "evidence"), [rid for _, rid, _ in carried])}
+        for item, rid, digest in carried:
+            reason, stored = earlier[rid]
+            reason = f"{reason.split(CARRIED)[0]}{CARRIED}{item.reason})"
+            evidence = parse_evidence(stored)
+            new_digest = result_digest(item.check_id, item.subject, "fail", reason, evidence)
+            self.stats.failures_kept += 1
+            if new_digest == digest:
+                continue
+            closing.append(rid)
+            inserting.append((self.source, item.check_id, item.subject, item.kind, item.region,
+                              "fail", reason, stored, new_digest, self.run_id))
 
     def finish(self, registered_checks: set[str] | None) -> WriteStats:
         """End the run's writing. With the registered checks, close what the run did not see;

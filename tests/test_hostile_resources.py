@@ -99,11 +99,16 @@ def test_an_earlier_version_stays_in_force_while_the_resource_cannot_be_stored(
         versions = conn.execute(sa.text("SELECT valid_from_run, valid_to_run FROM "
                                         "resource_versions WHERE key = :k"), {"k": key}).all()
         result = conn.execute(sa.text(
-            "SELECT status, valid_from_run FROM check_results WHERE subject = :k AND check_id = "
-            "'aws.s3.bucket_default_encryption_enabled' AND valid_to_run IS NULL"),
+            "SELECT status, reason, evidence FROM check_results WHERE subject = :k AND "
+            "check_id = 'aws.s3.bucket_default_encryption_enabled' AND valid_to_run IS NULL"),
             {"k": key}).one()
+        first_digest = conn.scalar(sa.text("SELECT digest FROM resource_versions WHERE "
+                                           "key = :k"), {"k": key})
     assert versions == [(first.run_id, None)], "the first version is not closed"
-    assert tuple(result) == ("fail", first.run_id), "the failure stays, with its evidence"
+    assert result.status == "fail", "the failure stays"
+    assert json.loads(result.evidence) == [first_digest], "on the evidence it rested on"
+    assert result.reason.startswith("no default encryption (earlier evidence; not judged again:")
+    assert "nested too deeply" in result.reason
     assert second.stats.failures_kept >= 1
 
 
@@ -130,10 +135,15 @@ def test_a_failure_stays_when_its_data_cannot_be_read_again(engine, tmp_path, ho
                                    {"k": POLICY_KEY, "r": first.run_id})
     kept = {(r.check_id, r.subject): r for r in rows}
     policy = kept[("aws.iam.password_policy_strong", POLICY_KEY)]
-    assert (policy.status, policy.valid_from_run) == ("fail", first.run_id)
+    # A detail that could not be read: the failure is carried, saying why. A listing that
+    # could not be read: the resource's results stay as they were.
+    since = second.run_id if how == "detail" else first.run_id
+    assert (policy.status, policy.valid_from_run) == ("fail", since)
     assert json.loads(policy.evidence) == [first_digest], "the earlier evidence is cited"
     trail = kept[("aws.cloudtrail.multi_region_trail_enabled", SCOPE.key)]
     assert trail.status == "fail", "no trail before; unreadable now: still failing"
+    third = _collect(engine, tmp_path, unread)
+    assert third.stats.new_results == 0, "the same gap again changes nothing"
     assert verify(engine, load_or_create_signer(tmp_path / "signing.key").public).ok
 
 

@@ -13,6 +13,7 @@ from checks.registry import load_all
 from collector import config as configuration
 from collector.cli import main
 from collector.db import engine_for
+from collector.demo.emulators import DEMOS
 from collector.ledger import load_or_create_signer
 from collector.service import Service
 from tests.helpers import annexa, controls_json, emulator_client, write_config
@@ -97,5 +98,8 @@ def test_demo_once_collects_and_prints_the_control_table(tmp_path, capsys, moto_
     out = capsys.readouterr().out
     assert "planted gaps" in out
     assert "A.8.24" in out and "fail" in out
+    for name in DEMOS:
+        kind = name.rsplit(".", 1)[1]
+        assert f"{kind} emulator for" in out, f"the demo started no {kind} emulator"
     assert main(["--config", str(db.with_suffix(".yaml")), "verify"]) == 0
-    assert "ledger intact: 1 runs" in capsys.readouterr().out
+    assert f"ledger intact: {1 + len(DEMOS)} runs" in capsys.readouterr().out

@@ -114,6 +114,7 @@ def seal(engine: Engine, run_id: int, signer: Signer) -> SimpleNamespace:
             return run
         state = run_state(conn, run.source, run.id)
         errors = run_errors(conn, run.id)
+    signer = signer.fresh()  # `annexa key rotate` may have replaced the key meanwhile
     with _seal_lock, chain_lock(engine) as conn:
         register_key(conn, signer)
         current = _load_run(conn, run_id)
@@ -122,18 +123,30 @@ def seal(engine: Engine, run_id: int, signer: Signer) -> SimpleNamespace:
         run.merkle_root = state.leaves.root()
         run.result_counts = state.counts_json()
         run.finished_at = current.finished_at or now()
-        last = conn.execute(sa.select(RUNS.c.seq, RUNS.c.chain_hash)
+        last = conn.execute(sa.select(RUNS.c.seq, RUNS.c.chain_hash, RUNS.c.key_id)
                             .where(RUNS.c.seq.is_not(None)).order_by(RUNS.c.seq.desc())
                             .limit(1)).first()
         run.seq = (last.seq + 1) if last else 1
         run.prev_hash = last.chain_hash if last else GENESIS
+        handing_over = last is not None and last.key_id not in (None, signer.key_id) \
+            and last.key_id in signer.retired
+        if last is not None and last.key_id not in (None, signer.key_id) and not handing_over:
+            log.warning("sealing with key %s after runs signed by %s, without its retired key "
+                        "to hand over: verify will report the change (rotate keys with "
+                        "`annexa key rotate`)", signer.key_id, last.key_id)
+        run.key_change = json.dumps({
+            "key_id": signer.key_id, "public_key": signer.public_hex,
+            "previous_key_id": last.key_id}, sort_keys=True) if handing_over else None
         run.chain_hash = ledger.chain_hash(ledger.run_header(run, errors))
         run.signature = signer.sign(run.chain_hash)
+        run.handover_signature = signer.handover(last.key_id, run.chain_hash) \
+            if handing_over else None
         run.key_id = signer.key_id
         conn.execute(RUNS.update().where(RUNS.c.id == run.id, RUNS.c.seq.is_(None)).values(
             seq=run.seq, merkle_root=run.merkle_root, prev_hash=run.prev_hash,
             chain_hash=run.chain_hash, signature=run.signature, key_id=run.key_id,
-            finished_at=run.finished_at, result_counts=run.result_counts))
+            finished_at=run.finished_at, result_counts=run.result_counts,
+            key_change=run.key_change, handover_signature=run.handover_signature))
     log.info("sealed run %s of %s as #%s, chain hash %s", run.id, run.source, run.seq,
              run.chain_hash)
     return run
@@ -282,6 +295,17 @@ def _verify_chain(conn: Connection, public: Ed25519PublicKey, expected_key: str,
                   report: VerifyReport) -> Iterator[str]:
     runs = conn.execute(sa.select(RUNS).where(RUNS.c.seq.is_not(None)).order_by(RUNS.c.seq))
     prev = GENESIS
+    registered = dict(conn.execute(sa.select(KEYS.c.key_id, KEYS.c.public_key)).all())
+
+    def lookup(key: str) -> Ed25519PublicKey | None:
+        if key == expected_key:
+            return public
+        try:
+            return Ed25519PublicKey.from_public_bytes(bytes.fromhex(registered[key]))
+        except (KeyError, ValueError):
+            return None
+
+    keys = ledger.KeyHistory(lookup)
     for expected_seq, run in enumerate(runs, start=1):
         report.runs += 1
         label = f"run {run.id} (seq {run.seq}, source {run.source})"
@@ -295,11 +319,11 @@ def _verify_chain(conn: Connection, public: Ed25519PublicKey, expected_key: str,
         if ledger.chain_hash(header) != run.chain_hash:
             yield f"{label}: its header does not match its chain hash (run record altered)"
             return
-        if run.key_id != expected_key:
-            yield f"{label}: signed by key {run.key_id}, not by the expected key {expected_key}"
-            return
-        if not ledger.verify_signature(public, run.chain_hash or "", run.signature or ""):
-            yield f"{label}: signature is invalid"
+        problem = keys.step(run.seq, run.key_id, run.chain_hash or "", run.signature or "",
+                            json.loads(run.key_change) if run.key_change else None,
+                            run.handover_signature)
+        if problem:
+            yield f"{label}: {problem}"
             return
         state = run_state(conn, run.source, run.id)
         if state.leaves.root() != run.merkle_root:
@@ -311,4 +335,7 @@ def _verify_chain(conn: Connection, public: Ed25519PublicKey, expected_key: str,
                    "(run summary altered)")
             return
         prev = run.chain_hash or ""
+    if report.runs and expected_key not in keys.keys:
+        yield (f"the chain is signed by key(s) {', '.join(keys.keys)}, not by the expected key "
+               f"{expected_key}")
 

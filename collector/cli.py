@@ -85,7 +85,30 @@ def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
         if out.status == "failed":
             print(f"  source failed: {out.message}", file=sys.stderr)
             code = EXIT_FAILED
+    if cfg.people is not None:
+        code = max(code, _collect_people(cfg, engine, signer, args.wait))
     return code
+
+
+def _collect_people(cfg: Config, engine: Engine, signer: Signer, wait: float) -> int:
+    """Join the people again after the sources they rest on were collected."""
+    from collector.locks import SourceBusy
+    from collector.people.mapping import MappingError
+    from collector.people.run import collect_people
+
+    try:
+        out = collect_people(engine, cfg, signer, wait=wait)
+    except MappingError as exc:
+        raise ConfigError(f"people.mapping: {exc}") from None
+    except SourceBusy as exc:
+        print(f"people: not joined: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(out.stats.by_status.items()))
+    print(f"{out.source}: {out.status}, run {out.run_id} sealed as #{out.seq}; "
+          f"{out.stats.resources} people and accounts; results: {counts or 'none'}")
+    for err in out.errors:
+        print(f"  not judged again: {err.message}")
+    return EXIT_FAILED if out.status == "failed" else EXIT_OK
 
 
 def cmd_controls(cfg: Config, args: argparse.Namespace) -> int:
@@ -166,6 +189,29 @@ def parse_head(text: str) -> tuple[int, str]:
     return int(seq), digest
 
 
+def cmd_key(cfg: Config, args: argparse.Namespace) -> int:
+    from collector import manual_ledger
+    from collector.canonical import canonical
+    from collector.ledger import rotate_key
+    from collector.schema import now
+
+    engine = _engine(cfg)
+    old, new = rotate_key(cfg.signing_key)
+    record = {"key_id": new.key_id, "public_key": new.public_hex,
+              "previous_key_id": old.key_id, "rotated_at": now().isoformat()}
+    written = manual_ledger.write_run(engine, new, KEYS_SOURCE, [manual_ledger.Item(
+        "annexa.signing_key", f"annexa:key:{new.key_id}", canonical(record))], replace=False)
+    print(f"signing key rotated: {old.key_id} -> {new.key_id}; the handover is run "
+          f"{written.run.run_id}, sealed as #{written.run.seq} by both keys. The retired key "
+          f"stays in {cfg.signing_key.name}.retired-{old.key_id[:16]} (it signs nothing more); "
+          f"give auditors the new public key")
+    return EXIT_OK
+
+
+# The reserved source whose runs record key rotations.
+KEYS_SOURCE = "annexa-keys"
+
+
 def cmd_db_upgrade(cfg: Config, args: argparse.Namespace) -> int:
     from collector import migrate
     from collector.db import engine_for
@@ -210,6 +256,65 @@ def _print_loaded(loaded: Loaded) -> None:
     shown = ", ".join(loaded.changed[:10]) + (" ..." if len(loaded.changed) > 10 else "")
     print(f"{loaded.path}: SoA loaded ({loaded.entries} controls; {len(loaded.changed)} changed:"
           f" {shown}); run {loaded.run.run_id} sealed as #{loaded.run.seq}")
+
+
+def cmd_people(cfg: Config, args: argparse.Namespace) -> int:
+    from collector.people import report
+    from collector.schema import now
+
+    at = parse_instant(args.at) if args.at else now()
+    try:
+        with _engine(cfg).connect() as conn:
+            if args.history:
+                if not args.person:
+                    raise UsageError("people --history needs --person EMAIL")
+                timeline = report.history(conn, args.person)
+                print(json.dumps(timeline, indent=2) if args.format == "json"
+                      else _history_table(timeline))
+                return EXIT_OK
+            doc = report.review(conn, at, args.person, args.privileged)
+    except report.NoPeople as exc:
+        raise UsageError(str(exc)) from None
+    if args.format == "json":
+        print(json.dumps(doc["people"], indent=2))
+    elif args.format == "csv":
+        sys.stdout.write(report.as_csv(doc))
+    elif args.format == "html":
+        sys.stdout.write(report.as_html(doc))
+    else:
+        print(_people_table(doc))
+    if args.format != "html":
+        print(f"report digest: sha256 {report.digest(doc)} (people run #{doc['as_of']['seq']})",
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def _people_table(doc: dict) -> str:
+    from collector.safe_output import cell
+
+    lines = [f"access review as of {doc['as_of']['at']} (people run #{doc['as_of']['seq']})",
+             f"{'person':<32} {'status':<14} {'source':<16} {'active':<7} {'privileges':<20} "
+             "account"]
+    for p in doc["people"]:
+        for a in p["accounts"] or [{"source": "-", "active": "-", "privileges": [], "key": "-"}]:
+            lines.append(f"{cell(p['person']):<32} {cell(p['status']):<14} "
+                         f"{cell(a['source']):<16} {cell(str(a['active'])):<7} "
+                         f"{cell(', '.join(a['privileges']) or '-'):<20} {cell(a['key'])}")
+    lines.append(f"{len(doc['people'])} people")
+    return "\n".join(lines)
+
+
+def _history_table(timeline: dict) -> str:
+    from collector.safe_output import cell
+
+    lines = [f"{cell(timeline['person'])}: left at {timeline['left_at'] or '(has not left)'}"]
+    for change in timeline["status"]:
+        lines.append(f"  status {cell(change['status'])} from {change['seen_at']}")
+    for a in timeline["accounts"]:
+        gap = f", {a['gap_hours']} h after leaving" if a["gap_hours"] is not None else ""
+        lines.append(f"  {cell(a['source'])} {cell(a['key'])}: "
+                     f"{'removed ' + a['removed_at'] if a['removed_at'] else 'still active'}{gap}")
+    return "\n".join(lines)
 
 
 def cmd_soa(cfg: Config, args: argparse.Namespace) -> int:
@@ -511,6 +616,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--expect-head", metavar="SEQ:HASH",
                    help="a chain head seen outside the database (a seal's log line, the "
                         "annexa_ledger_head_* metrics): fail unless the chain still holds it")
+    key = sub.add_parser("key", help="the signing key").add_subparsers(dest="key_command",
+                                                                        required=True)
+    key.add_parser("rotate", help="make a new signing key; the old one signs the handover and "
+                                  "nothing after it")
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command",
                                                                      required=True)
     db.add_parser("upgrade", help="apply Alembic migrations")
@@ -537,6 +646,16 @@ def build_parser() -> argparse.ArgumentParser:
     load = c.add_subparsers(dest="soa_command").add_parser(
         "load", help="validate the SoA file and record it if it changed")
     load.add_argument("file", nargs="?", help="the SoA YAML (default: `soa:` of the config)")
+    c = sub.add_parser("people", help="the access review: every person's accounts and "
+                                      "privileges in every source, as of an instant")
+    c.add_argument("--at", help="ISO 8601 instant (a date means the end of that day, UTC)")
+    c.add_argument("--person", help="only this person (their email)")
+    c.add_argument("--privileged", action="store_true",
+                   help="only people with privilege in some source")
+    c.add_argument("--history", action="store_true",
+                   help="with --person: when the identity provider deactivated them and when "
+                        "each of their accounts was removed")
+    c.add_argument("--format", choices=("table", "json", "csv", "html"), default="table")
     c = sub.add_parser("attest", help="record a signed attestation for a manual control")
     c.add_argument("control", help="the Annex A control id, such as A.5.1")
     c.add_argument("--statement", required=True, help="what is in place, and how")
@@ -582,7 +701,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"collect": cmd_collect, "controls": cmd_controls, "verify": cmd_verify,
-            "token": cmd_token, "soa": cmd_soa, "attest": cmd_attest,
+            "token": cmd_token, "soa": cmd_soa, "attest": cmd_attest, "people": cmd_people,
+            "key": cmd_key,
             "attestations": cmd_attestations,
             "snapshot": cmd_snapshot, "export": cmd_export,
             "run": cmd_run}

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connectors import KINDS, connector
 
@@ -105,6 +112,28 @@ class SourceConfig(BaseModel):
         return connector(self.kind).Settings.model_validate(self.options)
 
 
+# Source kinds whose users are people's own records: one of them is the truth about people.
+IDENTITY_PROVIDER_KINDS = ("okta", "entra", "google_workspace")
+
+
+class PeopleConfig(BaseModel):
+    """People joined across sources (the derived source `annexa-people`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    authoritative: str = Field(description="the identity-provider source whose people are the "
+                                           "truth")
+    mapping: Path | None = Field(None, description="the people mapping file: links and "
+                                                   "exceptions")
+    schedule: str = Field("6h", description="how often people are joined again, besides after "
+                                            "every run of a source they join")
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, schedule: str) -> str:
+        parse_schedule(schedule)
+        return schedule
+
+
 # `writer: auto`: a writer process costs about 60 MB and a fork; below this many resources a run
 # is over in seconds and gains little from a second core.
 PROCESS_WRITER_FROM = 20_000
@@ -123,6 +152,7 @@ class Config(BaseModel):
                             "auto: in a writer process once the source's last run held "
                             f"{PROCESS_WRITER_FROM:,} resources")
     sources: list[SourceConfig] = []
+    people: PeopleConfig | None = None
     soa: Path | None = Field(None, description="Statement of Applicability (YAML), loaded into "
                                                "the ledger by `collect` and `run`")
     path: Path | None = Field(None, exclude=True)
@@ -142,6 +172,20 @@ class Config(BaseModel):
                 raise ValueError(f"source name {source.name!r} is used twice")
             seen.add(source.name)
         return sources
+
+    @model_validator(mode="after")
+    def _people_rest_on_an_identity_provider(self) -> Config:
+        if self.people is None:
+            return self
+        kinds = {source.name: source.kind for source in self.sources}
+        name = self.people.authoritative
+        if name not in kinds:
+            raise ValueError(f"people.authoritative: no source named {name!r} "
+                             f"(configured: {', '.join(kinds) or 'none'})")
+        if kinds[name] not in IDENTITY_PROVIDER_KINDS:
+            raise ValueError(f"people.authoritative: {name!r} is of kind {kinds[name]!r}, not "
+                             f"an identity provider ({', '.join(IDENTITY_PROVIDER_KINDS)})")
+        return self
 
     @property
     def freshness_window(self) -> timedelta:
@@ -230,6 +274,10 @@ def _anchored(config: Config, path: Path) -> Config:
         updates["signing_key"] = base / config.signing_key
     if config.soa is not None and not config.soa.is_absolute():
         updates["soa"] = base / config.soa
+    if config.people is not None and config.people.mapping is not None \
+            and not config.people.mapping.is_absolute():
+        updates["people"] = config.people.model_copy(
+            update={"mapping": base / config.people.mapping})
     prefix = "sqlite:///"
     db = config.database
     if db.startswith(prefix) and not db.startswith(prefix + "/") and db != "sqlite:///:memory:":

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
@@ -156,6 +156,9 @@ def run_header(run: Any, errors: list[dict[str, str]]) -> dict[str, Any]:
         "errors": sorted(errors, key=lambda e: json.dumps(e, sort_keys=True)),
         "merkle_root": run.merkle_root,
         "prev": run.prev_hash,
+        # Only the first run of a new signing key has one: older headers hash as they did.
+        **({"key_change": json.loads(run.key_change)}
+           if getattr(run, "key_change", None) else {}),
     }
 
 
@@ -165,7 +168,14 @@ def chain_hash(header: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Signer:
+    """The key that seals runs. `retired` holds the keys it replaced, by key id, for the one
+    use left to them: co-signing the first run this key seals (the handover). `path` is the
+    key file, which `fresh()` reads again once `annexa key rotate` has replaced it."""
+
     private: Ed25519PrivateKey
+    retired: Mapping[str, Ed25519PrivateKey] = field(default_factory=dict)
+    path: Path | None = None
+    stamp: int | None = None  # the key file's mtime (ns) when it was read
 
     @property
     def public(self) -> Ed25519PublicKey:
@@ -181,6 +191,53 @@ class Signer:
 
     def sign(self, chain: str) -> str:
         return self.private.sign(bytes.fromhex(chain)).hex()
+
+    def handover(self, previous_key_id: str, chain: str) -> str | None:
+        """The retired key's signature over `chain`, if this signer holds that key."""
+        retired = self.retired.get(previous_key_id)
+        return retired.sign(bytes.fromhex(chain)).hex() if retired else None
+
+    def fresh(self) -> Signer:
+        """This signer, or the one its key file holds now if the file was replaced."""
+        if self.path is None:
+            return self
+        try:
+            stamp = self.path.stat().st_mtime_ns
+        except OSError:
+            return self
+        return self if stamp == self.stamp else load_or_create_signer(self.path)
+
+
+def retired_path(path: Path, key: str) -> Path:
+    return path.with_name(f"{path.name}.retired-{key[:16]}")
+
+
+def _private_pem(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _load_private(path: Path) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path} holds a {type(key).__name__}, not an Ed25519 private key")
+    return key
+
+
+def rotate_key(path: Path) -> tuple[Signer, Signer]:
+    """Make a new key at `path`; the old one is kept beside it as retired, readable by its
+    owner only, for the handover. Returns (old, new)."""
+    old = load_or_create_signer(path)
+    retired = retired_path(path, old.key_id)
+    fd = os.open(retired, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(_private_pem(old.private))
+    fresh = path.with_name(f".{path.name}.new")
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(_private_pem(Ed25519PrivateKey.generate()))
+    os.replace(fresh, path)
+    return old, load_or_create_signer(path)
 
 
 def public_raw(public: Ed25519PublicKey) -> bytes:
@@ -200,23 +257,23 @@ def verify_signature(public: Ed25519PublicKey, chain: str, signature: str) -> bo
 
 
 def load_or_create_signer(path: Path) -> Signer:
-    """The key is made on first use, readable by its owner only, and never overwritten."""
+    """The key is made on first use, readable by its owner only, and never overwritten. The
+    retired keys beside it (`<file>.retired-<key id>`) come with it, for handovers."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption())
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             pass  # another process made it first: use theirs
         else:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(pem)
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} holds a {type(key).__name__}, not an Ed25519 private key")
-    return Signer(key)
+                fh.write(_private_pem(Ed25519PrivateKey.generate()))
+    stamp = path.stat().st_mtime_ns
+    retired = {}
+    for other in sorted(path.parent.glob(f"{path.name}.retired-*")):
+        key = _load_private(other)
+        retired[key_id(key.public_key())] = key
+    return Signer(_load_private(path), retired, path, stamp)
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
@@ -234,3 +291,75 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
         if isinstance(public, Ed25519PublicKey):
             return public
     raise ValueError(f"{path} is not an Ed25519 key")
+
+
+class KeyHistory:
+    """The signing keys of a chain, learnt from the chain itself, run by run in seq order.
+
+    The first key is the first run's; each later key is introduced by a run whose header (in
+    its chain hash) names the new key and the key it replaces, and which that retired key
+    co-signs. A retired key that signs anything after its handover, or a key that appears
+    without one, is a break. `lookup` gives the public key of a key id that the chain does not
+    introduce itself (the first key: from the database, or the bundle)."""
+
+    def __init__(self, lookup: Callable[[str], Ed25519PublicKey | None]) -> None:
+        self._lookup = lookup
+        self.current: str | None = None
+        self._public: Ed25519PublicKey | None = None
+        self.retired: dict[str, int] = {}  # key id -> seq of the run that retired it
+        self.keys: dict[str, Ed25519PublicKey] = {}
+
+    def step(self, seq: int, key: str | None, chain: str, signature: str,
+             key_change: Mapping[str, Any] | None, handover: str | None) -> str | None:
+        """The problem with this run's signature, or None."""
+        if key_change is not None:
+            problem = self._handover(seq, key, chain, key_change, handover)
+            if problem:
+                return problem
+        elif self.current is None:
+            self._public = self._known(key or "")
+            if self._public is None:
+                return f"signed by key {key}, whose public key is not known"
+            self.current = key
+            self.keys[key or ""] = self._public
+        elif key != self.current:
+            if key in self.retired:
+                return (f"signed by key {key}, retired at seq {self.retired[key]}: a retired "
+                        "key signed after its rotation")
+            return (f"signed by key {key}, but the chain's key is {self.current} (a key "
+                    "changed without a handover: use `annexa key rotate`)")
+        assert self._public is not None
+        if not verify_signature(self._public, chain, signature):
+            return f"signature is invalid for key {self.current}"
+        return None
+
+    def _known(self, key: str) -> Ed25519PublicKey | None:
+        """The public key of `key` from `lookup`, if it is that key (its id is its hash)."""
+        public = self._lookup(key)
+        return public if public is not None and key_id(public) == key else None
+
+    def _handover(self, seq: int, key: str | None, chain: str, change: Mapping[str, Any],
+                  handover: str | None) -> str | None:
+        try:
+            public = Ed25519PublicKey.from_public_bytes(bytes.fromhex(change["public_key"]))
+        except (KeyError, TypeError, ValueError):
+            return "its key change names no valid public key"
+        if key_id(public) != change.get("key_id") or key != change.get("key_id"):
+            return "its key change does not name the key that signed it"
+        previous = change.get("previous_key_id")
+        if self.current is None:
+            self._public = self._known(str(previous))
+            self.current = previous
+            if self._public is None:
+                return f"hands over from key {previous}, whose public key is not known"
+            self.keys[str(previous)] = self._public
+        if previous != self.current:
+            return (f"hands over from key {previous}, but the runs before it were signed by "
+                    f"{self.current}")
+        assert self._public is not None
+        if not handover or not verify_signature(self._public, chain, handover):
+            return f"its key change is not co-signed by the retired key {previous}"
+        self.retired[str(previous)] = seq
+        self.current, self._public = key, public
+        self.keys[str(key)] = public
+        return None

@@ -79,6 +79,11 @@ class Run(Base):
     # sealed: posture reads these instead of counting the results of a whole estate. Not in
     # the chain hash; `annexa verify` recomputes them from the evidence.
     result_counts: Mapped[str | None] = mapped_column(Text)
+    # The first run a new signing key seals: JSON {"key_id", "public_key", "previous_key_id"}
+    # (in the chain hash), and the retired key's signature over the same chain hash, so that
+    # the chain carries its own key history.
+    key_change: Mapped[str | None] = mapped_column(Text)
+    handover_signature: Mapped[str | None] = mapped_column(String(128))
 
 
 class CollectionErrorRow(Base):

@@ -69,6 +69,26 @@ class Service:
                  outcome.status, outcome.stats.resources, outcome.seconds)
         if self._on_run:
             self._on_run(outcome)
+        if self.config.people is not None:
+            self.join_people()
+        return outcome
+
+    def join_people(self) -> RunOutcome | None:
+        """A run of `annexa-people`, after any source's run and on its own schedule."""
+        from collector.people.mapping import MappingError
+        from collector.people.run import collect_people
+
+        try:
+            # A source's run that ends while people are being joined waits for that join.
+            outcome = collect_people(self.engine, self.config, self.signer, stop=self.stop,
+                                     wait=300)
+        except (SourceBusy, MappingError) as exc:
+            log.error("people not joined: %s", exc)
+            return None
+        self.metrics.observe_run(outcome)
+        self.metrics.refresh_posture(self.engine, self.config.freshness_window)
+        log.info("run %s of %s: %s (%d records, %.1fs)", outcome.run_id, outcome.source,
+                 outcome.status, outcome.stats.resources, outcome.seconds)
         return outcome
 
     def verify_ledger(self) -> VerifyReport:
@@ -97,9 +117,7 @@ class Service:
         return api
 
     def _schedule(self, source: SourceConfig, collect_at_start: bool) -> None:
-        kind, value = parse_schedule(source.schedule)
-        trigger = (IntervalTrigger(seconds=int(value.total_seconds()), timezone=UTC)
-                   if kind == "interval" else CronTrigger.from_crontab(value, timezone=UTC))
+        trigger = _trigger(*parse_schedule(source.schedule))
         # By default every source is collected once at start, so a restarted service has
         # fresh evidence instead of waiting for the next cron slot.
         first = datetime.now(UTC) if collect_at_start else trigger.get_next_fire_time(
@@ -128,6 +146,10 @@ class Service:
                 signal.signal(sig, lambda *_: self.stop.set())
         for source in self.config.sources:
             self._schedule(source, collect_at_start)
+        if self.config.people is not None:
+            kind, value = parse_schedule(self.config.people.schedule)
+            self.scheduler.add_job(self.join_people, _trigger(kind, value), id="annexa-people",
+                                   name="join people")
         if self.verify_every:
             self.scheduler.add_job(
                 self.verify_ledger, IntervalTrigger(seconds=int(self.verify_every.total_seconds()),
@@ -147,3 +169,10 @@ class Service:
             server.shutdown()
             thread.join(timeout=5)
             log.info("stopped")
+
+
+def _trigger(kind: str, value: object) -> IntervalTrigger | CronTrigger:
+    if kind == "interval":
+        assert isinstance(value, timedelta)
+        return IntervalTrigger(seconds=int(value.total_seconds()), timezone=UTC)
+    return CronTrigger.from_crontab(str(value), timezone=UTC)

@@ -1,0 +1,1 @@
+"""Checks on people joined across sources (the derived source `annexa-people`)."""

@@ -20,7 +20,7 @@ from connectors.http import (
     RateLimits,
     paging,
 )
-from connectors.http.auth import TokenCredentialAuth
+from connectors.http.auth import CredentialError, TokenCredentialAuth
 
 ITEMS = [{"id": i} for i in range(23)]
 
@@ -268,3 +268,34 @@ def test_an_azure_identity_token_is_sent_renewed_after_a_401_and_a_bad_secret_na
     with pytest.raises(HttpError, match=r"subscriptions.list: HTTP 401 CredentialUnavailable: "
                                         r".*Invalid client secret"):
         bad.get_json("/subscriptions", operation="subscriptions.list")
+
+
+def test_a_credential_chain_is_asked_for_the_sources_tenant_and_names_why_it_failed(
+        api: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    from azure.identity import DefaultAzureCredential
+
+    directory = microsoft_login.Directory()
+    directory.register("tenant-1", "app-1", "right")
+    microsoft_login.install(api, directory)
+    monkeypatch.setenv("AZURE_TENANT_ID", "tenant-elsewhere")
+    monkeypatch.setenv("AZURE_CLIENT_ID", "app-1")
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "right")
+
+    def token() -> str:
+        chain = DefaultAzureCredential(authority=api.url, disable_instance_discovery=True,
+                                       connection_verify=str(ca_file()),
+                                       additionally_allowed_tenants=["tenant-1"])
+        headers: dict[str, str] = {}
+        TokenCredentialAuth(chain, "https://management.azure.com/.default",
+                            tenant_id="tenant-1").apply(headers)
+        return headers["Authorization"]
+
+    # AZURE_TENANT_ID names a tenant the token service does not know: the source's decides.
+    assert token().startswith("Bearer fake.")
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "wrong")
+    with pytest.raises(CredentialError) as refused:
+        token()
+    # The chain's own first line only says that it failed; the cause is kept instead.
+    assert str(refused.value) == ("ClientAuthenticationError: EnvironmentCredential: "
+                                  "Authentication failed: AADSTS7000215: Invalid client secret "
+                                  "provided.")

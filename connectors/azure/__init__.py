@@ -80,6 +80,7 @@ def _table(api: Clients, pool: ThreadPoolExecutor, table: str, kinds: list[Kind]
                     raise MalformedResponse(operation, f"a row of type {type_} in subscription "
                                                        f"{subscription_id}, not asked for")
             yield from pool.map(resource, page)
+            del page  # not held while the next page is fetched
     except HttpError as exc:
         names = tuple(kind.kind for kind in kinds)
         for scope in scopes.values():

@@ -85,6 +85,9 @@ def skip_token(client: HttpClient, path: str, *, operation: str, body: Mapping[s
         page = client.post_json(path, operation=operation, body=request, params=params)
         yield _items(page, items, operation)
         token = guard.next(page.get("$skipToken"))
+        # Let the last page go before the next is fetched: two pages of 1,000 rows at once
+        # would double what a listing costs in memory.
+        del page
         if token is None:
             return
         request = {**request, "options": {**(request.get("options") or {}), "$skipToken": token}}

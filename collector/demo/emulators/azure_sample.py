@@ -23,7 +23,7 @@ RETIRED_PLANS = {"KubernetesService": ["Containers"], "ContainerRegistry": ["Con
                  "Dns": ["VirtualMachines"]}
 
 
-def _guid(seed: str) -> str:
+def guid(seed: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, seed))
 
 
@@ -120,7 +120,7 @@ def _default_rules(nsg: str) -> list[dict[str, Any]]:
 def security_group(azure: Azure, sub: str, name: str, rules: list[dict[str, Any]],
                    group: str = "network") -> str:
     nsg = azure.resource(sub, group, "Microsoft.Network/networkSecurityGroups", name,
-                         {"resourceGuid": _guid(name), "provisioningState": "Succeeded",
+                         {"resourceGuid": guid(name), "provisioningState": "Succeeded",
                           "securityRules": [], "defaultSecurityRules": []})
     properties = azure.row(nsg)["properties"]
     for rule in rules:
@@ -166,7 +166,7 @@ def sql_database(azure: Azure, sub: str, server: str, name: str,
                  tde: str | None = "Enabled") -> str:
     system = name == "master"
     properties = {"collation": "SQL_Latin1_General_CP1_CI_AS", "maxSizeBytes": 34359738368,
-                  "status": "Online", "databaseId": _guid(f"{server}/{name}"),
+                  "status": "Online", "databaseId": guid(f"{server}/{name}"),
                   "creationDate": CREATED,
                   "currentServiceObjectiveName": "System" if system else "GP_S_Gen5_2",
                   "requestedBackupStorageRedundancy": "Geo", "zoneRedundant": False}
@@ -361,8 +361,8 @@ def seed(azure: Azure) -> dict[str, set[str]]:
         gap(check, dev)
 
     for i in range(2):
-        azure.role_assignment(PROD, OWNER, _guid(f"prod-owner-{i}"))
-    azure.role_assignment(PROD, READER, _guid("annexa-collector"), "ServicePrincipal")
+        azure.role_assignment(PROD, OWNER, guid(f"prod-owner-{i}"))
+    azure.role_assignment(PROD, READER, guid("annexa-collector"), "ServicePrincipal")
     for i in range(4):
-        azure.role_assignment(DEV, OWNER, _guid(f"dev-owner-{i}"))
+        azure.role_assignment(DEV, OWNER, guid(f"dev-owner-{i}"))
     return planted

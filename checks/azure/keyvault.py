@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.azure.properties import MISSING, prop
+from checks.azure.properties import default_network_denied, prop
 from checks.registry import check
 from collector.model import Verdict, failed, passed
 
@@ -41,11 +41,4 @@ def vault_purge_protection_enabled(vault: dict[str, Any]) -> Verdict:
                 "that need it, or disable public network access and use a private endpoint.",
 )
 def vault_default_network_access_denied(vault: dict[str, Any]) -> Verdict:
-    if prop(vault, "publicNetworkAccess") == "Disabled":
-        return passed("public network access disabled")
-    action = prop(vault, "networkAcls", "defaultAction")
-    if action == "Deny":
-        return passed("network ACLs deny by default")
-    if action is MISSING:
-        return failed("no network ACLs: every network is allowed")
-    return failed(f"network ACLs' default action is {action}")
+    return default_network_denied(vault)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.model import Verdict, errored
+from collector.model import Verdict, errored, failed, passed
 
 MISSING: Any = object()
 
@@ -22,3 +22,16 @@ def prop(resource: dict[str, Any], *path: str) -> Any:
 
 def missing(*path: str, under: str = "properties") -> Verdict:
     return errored(f"{under}.{'.'.join(path)} is not in the collected data")
+
+
+def default_network_denied(resource: dict[str, Any]) -> Verdict:
+    """Storage accounts and Key Vaults share one network model: public access off, or
+    `networkAcls` whose default action denies what no rule allows (absent: all allowed)."""
+    if prop(resource, "publicNetworkAccess") == "Disabled":
+        return passed("public network access disabled")
+    action = prop(resource, "networkAcls", "defaultAction")
+    if action == "Deny":
+        return passed("network rules deny by default")
+    if action is MISSING:
+        return failed("no network rules: every network is allowed")
+    return failed(f"network rules' default action is {action}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.azure.properties import MISSING, missing, prop
+from checks.azure.properties import MISSING, default_network_denied, missing, prop
 from checks.registry import check
 from collector.model import Verdict, failed, not_applicable, passed
 
@@ -86,14 +86,7 @@ def account_blob_anonymous_access_disabled(account: dict[str, Any]) -> Verdict:
                 "endpoints and disable public network access).",
 )
 def account_default_network_access_denied(account: dict[str, Any]) -> Verdict:
-    if prop(account, "publicNetworkAccess") == "Disabled":
-        return passed("public network access disabled")
-    action = prop(account, "networkAcls", "defaultAction")
-    if action == "Deny":
-        return passed("network rules deny by default")
-    if action is MISSING:
-        return failed("no network rules: every network is allowed")
-    return failed(f"network rules' default action is {action}")
+    return default_network_denied(account)
 
 
 @check(

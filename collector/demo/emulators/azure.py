@@ -22,6 +22,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from collector.demo.emulators import (
     DemoSource,
     microsoft_login,
 )
-from collector.demo.emulators.server import FakeApi, ca_file, json_response, page_of
+from collector.demo.emulators.server import FakeApi, Handler, ca_file, json_response, page_of
 
 ARM_AUDIENCE = "https://management.azure.com"
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
@@ -292,15 +293,21 @@ def install(api: FakeApi, azure: Azure) -> None:
         _, grant = azure.directory.tokens.grant(request, ARM_AUDIENCE)
         return str(grant.get("subject", ""))
 
+    def arm_route(method: str, pattern: str, name: str) -> Callable[[Handler], Handler]:
+        """A route that ARM guards: a valid token for ARM, and a known api-version."""
+        def register(handler: Handler) -> Handler:
+            def guarded(request: Request, **groups: str) -> object:
+                return refused(request) or _api_version(request) or handler(request, **groups)
+            api.route(method, pattern, name=name)(guarded)
+            return handler
+        return register
+
     def arm_headers() -> dict[str, str]:
         return {"x-ms-ratelimit-remaining-subscription-reads": "11999",
                 "x-ms-request-id": secrets.token_hex(16)}
 
-    @api.route("GET", r"(?i)/subscriptions", name="subscriptions.list")
+    @arm_route("GET", r"(?i)/subscriptions", name="subscriptions.list")
     def list_subscriptions(request: Request) -> object:
-        problem = refused(request) or _api_version(request)
-        if problem:
-            return problem
         visible = [s for key, s in sorted(azure.subscriptions.items())
                    if key not in azure.denied]
         try:
@@ -314,11 +321,8 @@ def install(api: FakeApi, azure: Azure) -> None:
                                 f"{request.args['api-version']}&$skiptoken={token}")
         return json_response(body, headers=arm_headers())
 
-    @api.route("GET", r"(?i)/subscriptions/(?P<sub>[^/]+)", name="subscriptions.get")
+    @arm_route("GET", r"(?i)/subscriptions/(?P<sub>[^/]+)", name="subscriptions.get")
     def get_subscription(request: Request, sub: str) -> object:
-        problem = refused(request) or _api_version(request)
-        if problem:
-            return problem
         if sub.lower() in azure.denied:
             return forbidden(client(request), "Microsoft.Resources/subscriptions/read",
                              f"/subscriptions/{sub}")
@@ -327,12 +331,9 @@ def install(api: FakeApi, azure: Azure) -> None:
                                                           "be found.")
         return json_response(azure.subscriptions[sub.lower()], headers=arm_headers())
 
-    @api.route("POST", r"(?i)/providers/Microsoft\.ResourceGraph/resources",
+    @arm_route("POST", r"(?i)/providers/Microsoft\.ResourceGraph/resources",
                name="resourcegraph.query")
     def resource_graph(request: Request) -> object:
-        problem = refused(request) or _api_version(request)
-        if problem:
-            return problem
         left, resets = azure.spend()
         quota = {"x-ms-user-quota-remaining": str(max(left, 0)),
                  "x-ms-user-quota-resets-after": _hms(resets)}
@@ -392,11 +393,8 @@ def install(api: FakeApi, azure: Azure) -> None:
             answer["$skipToken"] = token
         return json_response(answer, headers=quota)
 
-    @api.route("GET", r"(?i)/subscriptions/(?P<sub>[^/]+)/.+", name="arm.get")
+    @arm_route("GET", r"(?i)/subscriptions/(?P<sub>[^/]+)/.+", name="arm.get")
     def arm_get(request: Request, sub: str) -> object:
-        problem = refused(request) or _api_version(request)
-        if problem:
-            return problem
         if sub.lower() in azure.denied:
             return forbidden(client(request), _action(request.path), f"/subscriptions/{sub}")
         body = azure.answers.get(request.path.lower())

@@ -299,3 +299,16 @@ def test_a_credential_chain_is_asked_for_the_sources_tenant_and_names_why_it_fai
     assert str(refused.value) == ("ClientAuthenticationError: EnvironmentCredential: "
                                   "Authentication failed: AADSTS7000215: Invalid client secret "
                                   "provided.")
+
+
+def test_a_truncated_resource_graph_result_that_cannot_be_paged_is_refused(api: FakeApi) -> None:
+    @api.route("POST", "/providers/Microsoft.ResourceGraph/resources")
+    def truncated(request: Request) -> Any:
+        return {"totalRecords": 1500, "count": 1000, "resultTruncated": "true",
+                "data": [{"name": i} for i in range(1000)]}
+
+    pages = paging.skip_token(_client(api), "/providers/Microsoft.ResourceGraph/resources",
+                              operation="Resources.query", body={"query": "Resources"})
+    assert len(next(pages)) == 1000
+    with pytest.raises(MalformedResponse, match="truncated and cannot be paged"):
+        next(pages)

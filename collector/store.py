@@ -592,11 +592,13 @@ class RunWriter:
         self.conn.commit()
 
     def _kept(self, table: sa.Table) -> Iterable[sa.ColumnElement[bool]]:
+        # An error is about its own scope: one subscription or project that could not be read
+        # keeps its resources, not those of the others beside it in the same source.
         for err in self._errors:
             if err.key is not None:
                 yield table.c.key != err.key
                 continue
-            in_kinds = table.c.kind.in_(err.kinds)
+            in_kinds = sa.and_(table.c.scope == err.scope, table.c.kind.in_(err.kinds))
             if err.region == ALL_REGIONS:
                 yield sa.not_(in_kinds)
             else:

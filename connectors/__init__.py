@@ -12,6 +12,7 @@ from types import ModuleType
 KINDS: dict[str, str] = {
     "aws": "connectors.aws",
     "google_workspace": "connectors.google_workspace",
+    "azure": "connectors.azure",
 }
 
 

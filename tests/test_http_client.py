@@ -20,7 +20,7 @@ from connectors.http import (
     RateLimits,
     paging,
 )
-from connectors.http.auth import TokenCredentialAuth
+from connectors.http.auth import CredentialError, TokenCredentialAuth
 
 ITEMS = [{"id": i} for i in range(23)]
 
@@ -290,3 +290,47 @@ def test_google_refusals_are_named_by_status_and_reason_not_a_repeated_code(api:
         client.get_json("/identity", operation="policies.list")
     assert str(identity.value) == ("policies.list: HTTP 403 PERMISSION_DENIED: The caller does "
                                    "not have permission")
+
+
+def test_a_credential_chain_is_asked_for_the_sources_tenant_and_names_why_it_failed(
+        api: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    from azure.identity import DefaultAzureCredential
+
+    directory = microsoft_login.Directory()
+    directory.register("tenant-1", "app-1", "right")
+    microsoft_login.install(api, directory)
+    monkeypatch.setenv("AZURE_TENANT_ID", "tenant-elsewhere")
+    monkeypatch.setenv("AZURE_CLIENT_ID", "app-1")
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "right")
+
+    def token() -> str:
+        chain = DefaultAzureCredential(authority=api.url, disable_instance_discovery=True,
+                                       connection_verify=str(ca_file()),
+                                       additionally_allowed_tenants=["tenant-1"])
+        headers: dict[str, str] = {}
+        TokenCredentialAuth(chain, "https://management.azure.com/.default",
+                            tenant_id="tenant-1").apply(headers)
+        return headers["Authorization"]
+
+    # AZURE_TENANT_ID names a tenant the token service does not know: the source's decides.
+    assert token().startswith("Bearer fake.")
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "wrong")
+    with pytest.raises(CredentialError) as refused:
+        token()
+    # The chain's own first line only says that it failed; the cause is kept instead.
+    assert str(refused.value) == ("ClientAuthenticationError: EnvironmentCredential: "
+                                  "Authentication failed: AADSTS7000215: Invalid client secret "
+                                  "provided.")
+
+
+def test_a_truncated_resource_graph_result_that_cannot_be_paged_is_refused(api: FakeApi) -> None:
+    @api.route("POST", "/providers/Microsoft.ResourceGraph/resources")
+    def truncated(request: Request) -> Any:
+        return {"totalRecords": 1500, "count": 1000, "resultTruncated": "true",
+                "data": [{"name": i} for i in range(1000)]}
+
+    pages = paging.skip_token(_client(api), "/providers/Microsoft.ResourceGraph/resources",
+                              operation="Resources.query", body={"query": "Resources"})
+    assert len(next(pages)) == 1000
+    with pytest.raises(MalformedResponse, match="truncated and cannot be paged"):
+        next(pages)

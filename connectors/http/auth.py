@@ -4,6 +4,7 @@ them for one and puts it on the request."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -12,6 +13,8 @@ import requests
 
 # A token that expires within this many seconds is renewed before it is used.
 _RENEW_BEFORE = 300
+# "EnvironmentCredential: Authentication failed: AADSTS7000215: Invalid client secret..."
+_ATTEMPTED = re.compile(r"^\w+Credential: ")
 
 
 class CredentialError(Exception):
@@ -35,10 +38,13 @@ class HeaderAuth:
 
 class TokenCredentialAuth:
     """An azure-identity TokenCredential (DefaultAzureCredential and the like) for one scope,
-    such as `https://management.azure.com/.default`."""
+    such as `https://management.azure.com/.default`. With `tenant_id`, every token is asked
+    of that tenant, whatever tenant the credential was configured with (AZURE_TENANT_ID); the
+    credential must allow it (`additionally_allowed_tenants`)."""
 
-    def __init__(self, credential: Any, scope: str) -> None:
+    def __init__(self, credential: Any, scope: str, tenant_id: str | None = None) -> None:
         self._credential, self._scope = credential, scope
+        self._options = {"tenant_id": tenant_id} if tenant_id else {}
         self._token: Any = None
         self._lock = threading.Lock()
 
@@ -46,7 +52,7 @@ class TokenCredentialAuth:
         with self._lock:
             if self._token is None or self._token.expires_on - time.time() < _RENEW_BEFORE:
                 try:
-                    self._token = self._credential.get_token(self._scope)
+                    self._token = self._credential.get_token(self._scope, **self._options)
                 except Exception as exc:  # azure-identity's errors share no base worth naming
                     raise CredentialError(_first_line(exc)) from exc
             headers["Authorization"] = f"Bearer {self._token.token}"
@@ -92,8 +98,12 @@ class GoogleCredentialsAuth:
 
 
 def _first_line(exc: BaseException) -> str:
-    """azure-identity's messages run over many lines of troubleshooting links; google-auth's
+    """azure-identity's messages run over many lines of troubleshooting links, and a
+    credential chain's (DefaultAzureCredential) first line says only that it failed: the cause
+    is in the lines naming each credential it attempted, which are kept instead. google-auth's
     RefreshError carries the token service's whole answer after its message."""
     message = exc.args[0] if len(exc.args) > 1 and isinstance(exc.args[0], str) else exc
     text = str(message).strip() or type(exc).__name__
-    return f"{type(exc).__name__}: {text.splitlines()[0]}"
+    lines = [line.strip() for line in text.splitlines()]
+    attempted = [line for line in lines[1:] if _ATTEMPTED.match(line)]
+    return f"{type(exc).__name__}: {'; '.join(attempted) if attempted else lines[0]}"

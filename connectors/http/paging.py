@@ -78,13 +78,20 @@ def skip_token(client: HttpClient, path: str, *, operation: str, body: Mapping[s
                items: str = "data", params: Mapping[str, Any] | None = None,
                max_pages: int = MAX_PAGES) -> Iterator[list[Any]]:
     """Azure Resource Graph: the query is POSTed again with `options.$skipToken` from the
-    last answer's `$skipToken`."""
+    last answer's `$skipToken`. An answer that says its result was truncated with no token
+    to go on with has lost rows: it is refused rather than taken for the whole listing."""
     guard = _Guard(operation, max_pages)
     request = dict(body)
     while True:
         page = client.post_json(path, operation=operation, body=request, params=params)
         yield _items(page, items, operation)
+        if page.get("resultTruncated") == "true" and not page.get("$skipToken"):
+            raise MalformedResponse(operation, "the result was truncated and cannot be paged "
+                                               "(the query must return the id column)")
         token = guard.next(page.get("$skipToken"))
+        # Let the last page go before the next is fetched: two pages of 1,000 rows at once
+        # would double what a listing costs in memory.
+        del page
         if token is None:
             return
         request = {**request, "options": {**(request.get("options") or {}), "$skipToken": token}}

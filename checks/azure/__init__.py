@@ -1,0 +1,1 @@
+"""Checks over Azure subscriptions and resources, as Resource Graph and ARM describe them."""

@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.wrappers import Response
 
-from checks.registry import REGISTRY
 from collector.cli import main
 from collector.demo.emulators.azure_sample import DEV, PROD
 from tests.azure_support import Tenant, azure_server, tenant
@@ -91,12 +90,12 @@ def test_what_could_not_be_read_keeps_its_evidence_and_never_passes(
     checks = _azure_checks(controls_json(capsys, config))
     for check_id, keys in tenant.planted.items():
         if keys == {f"/subscriptions/{DEV}"}:
-            # The subscription's failing result stays on record beside the error (its
-            # evidence is kept); a scope check is judged anew, as an error.
-            expected = "error" if REGISTRY[check_id].is_scope_check else "fail"
-            assert checks[check_id]["status"] == expected, checks[check_id]
-            assert any("subscriptions could not be collected" in e
-                       for e in checks[check_id]["errors"])
+            # The subscription's failure stays on its earlier evidence: a resource check's
+            # beside the listing's error, a scope check's saying why it was not judged again.
+            assert checks[check_id]["status"] == "fail", checks[check_id]
+            why = checks[check_id]["errors"] + [f["reason"] for f in
+                                                checks[check_id]["failures"]]
+            assert any("subscriptions could not be collected" in e for e in why), why
     # The deleted app no longer fails; whether dev holds such an app is unknown.
     ftp = checks["azure.web.app_plain_ftp_disabled"]
     assert ftp["status"] == "error" and ftp["failing_resources"] == [], ftp

@@ -37,7 +37,7 @@ from checks.registry import Check
 from collector import ledger, soa
 from collector.bundle_layout import FORMAT, MANIFEST, PUBLIC_KEY, REPORT, evidence_path
 from collector.canonical import sha256_hex
-from collector.chain import KEYS, RUNS
+from collector.chain import KEYS, RUNS, run_errors
 from collector.posture import control_states, valid_between
 from collector.report_html import RENDERER, render_report
 from collector.schema import now
@@ -195,32 +195,51 @@ def _run_entry(run: RunRow, errors: list[dict[str, str]]) -> dict[str, Any]:
     if ledger.chain_hash(header) != run.chain_hash:
         raise BundleError(f"run {run.id} (#{run.seq}): its record does not match its chain hash: "
                           "the ledger is broken (see `annexa verify`)")
-    return {"header": header, "chain_hash": run.chain_hash, "signature": run.signature,
-            "key_id": run.key_id}
+    entry = {"header": header, "chain_hash": run.chain_hash, "signature": run.signature,
+             "key_id": run.key_id}
+    if run.handover_signature:
+        entry["handover_signature"] = run.handover_signature
+    return entry
 
 
-def _public_key(conn: Connection, runs: list[RunRow], public_key_hex: str | None
-                ) -> Ed25519PublicKey:
-    if public_key_hex is None:
-        key_ids = sorted({run.key_id or "" for run in runs})
-        if len(key_ids) != 1:
-            raise BundleError(f"the window's runs were signed by {len(key_ids)} keys "
-                              f"({', '.join(key_ids)}): export shorter windows, one per key")
-        public_key_hex = conn.scalar(sa.select(KEYS.c.public_key)
-                                     .where(KEYS.c.key_id == key_ids[0]))
-        if public_key_hex is None:
-            raise BundleError(f"the public key {key_ids[0]} that signed the window is not in "
-                              "the database: give it explicitly")
+def _public(hex_key: str, what: str) -> Ed25519PublicKey:
     try:
-        public = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
+        return Ed25519PublicKey.from_public_bytes(bytes.fromhex(hex_key))
     except ValueError:
-        raise BundleError("the public key is not 64 hex characters of an Ed25519 key") from None
-    key_id = ledger.key_id(public)
+        raise BundleError(f"{what} is not 64 hex characters of an Ed25519 key") from None
+
+
+def _keys(conn: Connection, runs: list[RunRow], public_key_hex: str | None
+          ) -> tuple[Ed25519PublicKey, dict[str, str], list[dict[str, Any]]]:
+    """The bundle's public key (the given one, else the key of the chain's newest run), the
+    public keys of every key that signed a run of the window, and the key history: every
+    handover of the chain outside the window, which links those keys to that public key (or
+    to any older key an auditor pins) through the retired keys' co-signatures."""
+    if public_key_hex is None:
+        newest = conn.scalar(sa.select(RUNS.c.key_id).where(RUNS.c.seq.is_not(None))
+                             .order_by(RUNS.c.seq.desc()).limit(1))
+        public_key_hex = conn.scalar(sa.select(KEYS.c.public_key).where(KEYS.c.key_id == newest))
+        if public_key_hex is None:
+            raise BundleError(f"the public key {newest} that signed the chain's newest run is "
+                              "not in the database: give it explicitly")
+    public = _public(public_key_hex, "the public key")
+    registered = dict(conn.execute(sa.select(KEYS.c.key_id, KEYS.c.public_key)).all())
+    keys = {}
     for run in runs:
-        if run.key_id != key_id:
-            raise BundleError(f"run {run.id} (#{run.seq}) was signed by key {run.key_id}, not by "
-                              f"the given public key {key_id}")
-    return public
+        if run.key_id not in registered:
+            raise BundleError(f"run {run.id} (#{run.seq}) was signed by key {run.key_id}, whose "
+                              "public key is not in the database")
+        keys[run.key_id] = registered[run.key_id]
+    inside = {run.id for run in runs}
+    handovers = [run for run in conn.execute(sa.select(RUNS).where(
+        RUNS.c.seq.is_not(None), RUNS.c.key_change.is_not(None)).order_by(RUNS.c.seq))
+        if run.id not in inside]
+    errors = {run.id: run_errors(conn, run.id) for run in handovers}
+    for run in handovers:
+        change = json.loads(run.key_change)
+        if change["previous_key_id"] in registered:
+            keys.setdefault(change["previous_key_id"], registered[change["previous_key_id"]])
+    return public, keys, [_run_entry(run, errors[run.id]) for run in handovers]
 
 
 def _source_rows(conn: Connection, leaves: _SourceLeaves, checks: dict[str, Check],
@@ -329,7 +348,8 @@ def _prepare(conn: Connection, start: datetime, end: datetime, controls: list[st
     checks = checks_for(only)
     runs, anchor = _window_runs(conn, start, end)
     first, last = runs[0].seq or 0, runs[-1].seq or 0
-    public = _public_key(conn, [*runs, *([anchor] if anchor else [])], public_key_hex)
+    public, keys, key_history = _keys(conn, [*runs, *([anchor] if anchor else [])],
+                                      public_key_hex)
     errors = _errors(conn, first - 1, last)
     by_source: dict[str, list[int]] = defaultdict(list)
     for run in runs:
@@ -356,6 +376,8 @@ def _prepare(conn: Connection, start: datetime, end: datetime, controls: list[st
         "controls_selected": only or [],
         "freshness_seconds": int(freshness.total_seconds()),
         "public_key": {"file": PUBLIC_KEY, "key_id": ledger.key_id(public)},
+        "keys": dict(sorted(keys.items())),
+        "key_history": key_history,
         "report": {"file": REPORT, "renderer": RENDERER},
         "anchor": _run_entry(anchor, errors.get(anchor.id, [])) if anchor else None,
         "runs": [_run_entry(run, errors.get(run.id, [])) for run in runs],

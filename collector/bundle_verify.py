@@ -92,9 +92,9 @@ def _verify_manifest(zf: zipfile.ZipFile, names: set[str], manifest: dict[str, A
     for problem in _verify_key(zf, names, manifest, expected):
         yield problem
         return
-    public = _bundled_key(zf)
-    report.key_id = ledger.key_id(public)
-    for problem in _verify_chain(manifest, public, report):
+    trusted = expected or _bundled_key(zf)
+    report.key_id = ledger.key_id(trusted)
+    for problem in _verify_chain(manifest, trusted, report):
         yield problem
         return
     for problem in _verify_files(zf, names, manifest, report):
@@ -135,9 +135,10 @@ def _verify_key(zf: zipfile.ZipFile, names: set[str], manifest: dict[str, Any],
         yield f"{PUBLIC_KEY}: not an Ed25519 public key ({exc})"
         return
     key_id = ledger.key_id(bundled)
-    if expected is not None and ledger.key_id(expected) != key_id:
+    if expected is not None and ledger.key_id(expected) != key_id and not _in_history(
+            manifest, ledger.key_id(expected)):
         yield (f"{PUBLIC_KEY}: wrong key: the bundle carries key {key_id}, not the expected key "
-               f"{ledger.key_id(expected)}")
+               f"{ledger.key_id(expected)}, which is not in its key history either")
         return
     if manifest["public_key"]["key_id"] != key_id:
         yield (f"{PUBLIC_KEY}: key {key_id} is not the key {manifest['public_key']['key_id']} "
@@ -149,25 +150,89 @@ def _label(entry: dict[str, Any]) -> str:
     return f"{MANIFEST}: run {h['run']} (#{h['seq']}, source {h['source']})"
 
 
-def _verify_chain(manifest: dict[str, Any], public: Ed25519PublicKey,
+def _in_history(manifest: dict[str, Any], key: str) -> bool:
+    """Whether a handover of the bundle names `key` (as the key it retires or introduces):
+    a key that only the bundle's list of keys names could have been put there by anyone."""
+    return any(key in (entry["header"].get("key_change") or {}).values()
+               for entry in [*manifest.get("key_history", []), *manifest["runs"]])
+
+
+def _trusted_keys(manifest: dict[str, Any], trusted: Ed25519PublicKey,
+                  publics: dict[str, Ed25519PublicKey]) -> tuple[set[str], str | None]:
+    """The keys that the handovers link to the trusted key: a handover's new key vouches for
+    the key it names as its predecessor, and the retired key's co-signature vouches for its
+    successor. Each handover must hold: its header its chain hash, its key change the key that
+    signed it, both signatures valid."""
+    handovers = []
+    for entry in [*manifest.get("key_history", []), *manifest["runs"]]:
+        change = entry["header"].get("key_change")
+        if not change:
+            continue
+        label = _label(entry)
+        if ledger.chain_hash(entry["header"]) != entry["chain_hash"]:
+            return set(), f"{label}: its header does not match its chain hash (run record altered)"
+        try:
+            new = Ed25519PublicKey.from_public_bytes(bytes.fromhex(change["public_key"]))
+        except (KeyError, TypeError, ValueError):
+            return set(), f"{label}: its key change names no valid public key"
+        new_id, old_id = ledger.key_id(new), change.get("previous_key_id")
+        old = publics.get(str(old_id))
+        if new_id != change.get("key_id") or entry["key_id"] != new_id:
+            return set(), f"{label}: its key change does not name the key that signed it"
+        if not ledger.verify_signature(new, entry["chain_hash"], entry["signature"]):
+            return set(), f"{label}: its signature is not valid for the public key {new_id}"
+        if old is None or not ledger.verify_signature(old, entry["chain_hash"],
+                                                      entry.get("handover_signature") or ""):
+            return set(), f"{label}: its key change is not co-signed by the retired key {old_id}"
+        publics[new_id] = new
+        handovers.append((str(old_id), new_id))
+    linked = {ledger.key_id(trusted)}
+    grew = True
+    while grew:
+        grew = False
+        for old_id, new_id in handovers:
+            if (old_id in linked) != (new_id in linked):
+                linked |= {old_id, new_id}
+                grew = True
+    return linked, None
+
+
+def _verify_chain(manifest: dict[str, Any], trusted: Ed25519PublicKey,
                   report: BundleReport) -> Iterator[str]:
     runs, anchor, window = manifest["runs"], manifest["anchor"], manifest["window"]
     if not runs:
         yield f"{MANIFEST}: lists no run"
         return
-    key_id = ledger.key_id(public)
+    publics: dict[str, Ed25519PublicKey] = {ledger.key_id(trusted): trusted}
+    for key, hex_key in (manifest.get("keys") or {}).items():
+        try:
+            public = Ed25519PublicKey.from_public_bytes(bytes.fromhex(hex_key))
+        except ValueError:
+            yield f"{MANIFEST}: key {key} is not a valid Ed25519 public key"
+            return
+        if ledger.key_id(public) == key:
+            publics.setdefault(key, public)
+    linked, problem = _trusted_keys(manifest, trusted, publics)
+    if problem:
+        yield problem
+        return
+    history = ledger.KeyHistory(publics.get)
     prev: dict[str, Any] | None = None
     for entry in [anchor, *runs] if anchor else runs:
         label, header = _label(entry), entry["header"]
         if ledger.chain_hash(header) != entry["chain_hash"]:
             yield f"{label}: its header does not match its chain hash (run record altered)"
             return
-        if entry["key_id"] != key_id:
+        if entry["key_id"] not in linked:
             yield (f"{label}: signed by key {entry['key_id']}, not by the bundle's public key "
-                   f"{key_id} (the public key was replaced?)")
+                   f"{ledger.key_id(trusted)} nor by a key its key history links to it (the "
+                   "public key was replaced?)")
             return
-        if not ledger.verify_signature(public, entry["chain_hash"], entry["signature"]):
-            yield f"{label}: its signature is not valid for the public key {key_id}"
+        problem = history.step(header["seq"], entry["key_id"], entry["chain_hash"],
+                               entry["signature"], header.get("key_change"),
+                               entry.get("handover_signature"))
+        if problem:
+            yield f"{label}: {problem}"
             return
         if prev is None:
             if header["seq"] != 1 and entry is not anchor:

@@ -330,7 +330,7 @@ class KeyHistory:
                     "changed without a handover: use `annexa key rotate`)")
         assert self._public is not None
         if not verify_signature(self._public, chain, signature):
-            return f"signature is invalid for key {self.current}"
+            return f"its signature is not valid for the public key {self.current}"
         return None
 
     def _known(self, key: str) -> Ed25519PublicKey | None:

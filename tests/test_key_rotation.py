@@ -127,3 +127,47 @@ def test_verify_checks_every_run_after_a_rotation_of_an_empty_store(store, capsy
     _collect(engine, load_or_create_signer(key))
     assert annexa(capsys, config, "verify")[0] == 0
     assert verify(engine, load_or_create_signer(key).public).ok
+
+
+def test_bundles_across_rotations_verify_with_the_newest_key_or_a_pinned_older_one(
+        store, capsys) -> None:
+    from datetime import UTC, datetime
+
+    engine, config, key = store
+    started = datetime.now(UTC)
+    _collect(engine, load_or_create_signer(key))
+    publics = [_pem(key)]
+    early = datetime.now(UTC)
+    for day in (1, 2):
+        assert annexa(capsys, config, "key", "rotate")[0] == 0
+        publics.append(_pem(key))
+        _collect(engine, load_or_create_signer(key), day)
+    windows = {"all": (started, datetime.now(UTC)), "before-rotations": (started, early)}
+    for name, (start, end) in windows.items():
+        bundle = key.parent / f"{name}.zip"
+        code, out, err = annexa(capsys, config, "export", "--from", start.isoformat(),
+                                "--to", end.isoformat(), "--out", str(bundle))
+        assert code == 0, err
+        code, out, _ = annexa(capsys, config, "verify-bundle", str(bundle))
+        assert code == 0, (name, out)
+        for public in publics:  # the newest alone, or any pinned older one
+            code, out, _ = annexa(capsys, config, "verify-bundle", str(bundle),
+                                  "--public-key", str(public))
+            assert code == 0, (name, public, out)
+
+
+def test_a_bundle_with_a_retired_keys_signature_after_its_rotation_is_broken(store,
+                                                                              capsys) -> None:
+    from datetime import UTC, datetime
+
+    engine, config, key = store
+    started = datetime.now(UTC)
+    old = load_or_create_signer(key)
+    _collect(engine, old)
+    assert annexa(capsys, config, "key", "rotate")[0] == 0
+    _collect(engine, Signer(old.private), 1)
+    bundle = key.parent / "misused.zip"
+    assert annexa(capsys, config, "export", "--from", started.isoformat(), "--to",
+                  datetime.now(UTC).isoformat(), "--out", str(bundle))[0] == 0
+    code, out, _ = annexa(capsys, config, "verify-bundle", str(bundle))
+    assert code == 1 and "a retired key signed after its rotation" in out, out

@@ -11,6 +11,7 @@ from types import ModuleType
 
 KINDS: dict[str, str] = {
     "aws": "connectors.aws",
+    "entra": "connectors.entra",
 }
 
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import requests
+
+from connectors.http.tls import trust
 
 # A token that expires within this many seconds is renewed before it is used.
 _RENEW_BEFORE = 300
@@ -35,10 +38,13 @@ class HeaderAuth:
 
 class TokenCredentialAuth:
     """An azure-identity TokenCredential (DefaultAzureCredential and the like) for one scope,
-    such as `https://management.azure.com/.default`."""
+    such as `https://management.azure.com/.default`. With `tenant_id`, every token is asked
+    of that tenant, whatever tenant the credential was configured with (AZURE_TENANT_ID); the
+    credential must allow it (`additionally_allowed_tenants`)."""
 
-    def __init__(self, credential: Any, scope: str) -> None:
+    def __init__(self, credential: Any, scope: str, tenant_id: str | None = None) -> None:
         self._credential, self._scope = credential, scope
+        self._options = {"tenant_id": tenant_id} if tenant_id else {}
         self._token: Any = None
         self._lock = threading.Lock()
 
@@ -46,7 +52,7 @@ class TokenCredentialAuth:
         with self._lock:
             if self._token is None or self._token.expires_on - time.time() < _RENEW_BEFORE:
                 try:
-                    self._token = self._credential.get_token(self._scope)
+                    self._token = self._credential.get_token(self._scope, **self._options)
                 except Exception as exc:  # azure-identity's errors share no base worth naming
                     raise CredentialError(_first_line(exc)) from exc
             headers["Authorization"] = f"Bearer {self._token.token}"
@@ -57,6 +63,21 @@ class TokenCredentialAuth:
         with self._lock:
             self._token = None
         return True
+
+
+def default_azure_credential(tenant_id: str, authority: str, *, instance_discovery: bool,
+                             ca_bundle: Path | str | None) -> Any:
+    """azure-identity's DefaultAzureCredential chain (environment, workload identity, managed
+    identity, the Azure CLI...) allowed to ask for tokens of `tenant_id` at `authority`, its
+    token requests verified with the source's trust. Instance discovery (MSAL asking
+    login.microsoftonline.com whether the authority is a known one) is for the clouds' own
+    login hosts: an overridden authority host, private or a test's fake, turns it off."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(authority=authority,
+                                  disable_instance_discovery=not instance_discovery,
+                                  additionally_allowed_tenants=[tenant_id],
+                                  connection_verify=trust(ca_bundle))
 
 
 class GoogleCredentialsAuth:
@@ -92,6 +113,12 @@ class GoogleCredentialsAuth:
 
 
 def _first_line(exc: BaseException) -> str:
-    """azure-identity's messages run over many lines of troubleshooting links."""
+    """azure-identity's messages run over many lines of troubleshooting links. Of the
+    credentials that DefaultAzureCredential lists as attempted, the one that failed (rather
+    than was not configured) says why; if none did, the first one says what is missing."""
     text = str(exc).strip() or type(exc).__name__
-    return f"{type(exc).__name__}: {text.splitlines()[0]}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    tried = [line for line in lines[1:] if line.endswith(".") and ": " in line
+             and not line.startswith(("To mitigate", "Visit", "Attempted"))]
+    cause = [line for line in tried if "failed" in line.lower()] or tried
+    return f"{type(exc).__name__}: {' '.join(lines[:1] + cause[:1])}"

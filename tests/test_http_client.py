@@ -20,7 +20,7 @@ from connectors.http import (
     RateLimits,
     paging,
 )
-from connectors.http.auth import TokenCredentialAuth
+from connectors.http.auth import CredentialError, TokenCredentialAuth
 
 ITEMS = [{"id": i} for i in range(23)]
 
@@ -270,34 +270,32 @@ def test_an_azure_identity_token_is_sent_renewed_after_a_401_and_a_bad_secret_na
         bad.get_json("/subscriptions", operation="subscriptions.list")
 
 
-def test_default_azure_credential_asks_the_configured_tenant_and_names_a_refusal(
+def test_a_credential_chain_is_asked_for_the_sources_tenant_and_names_why_it_failed(
         api: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
-    from connectors.http.auth import default_azure_credential
+    from azure.identity import DefaultAzureCredential
 
     directory = microsoft_login.Directory()
     directory.register("tenant-1", "app-1", "right")
     microsoft_login.install(api, directory)
-    api.route("GET", "/me")(lambda request: {"problem": directory.tokens.grant(
-        request, "https://graph.example")[0] or "none"})
-    # The environment names another tenant, which the token service does not know: a token
-    # comes only if it is asked of the source's tenant_id.
-    for name, value in (("AZURE_TENANT_ID", "tenant-2"), ("AZURE_CLIENT_ID", "app-1"),
-                        ("AZURE_CLIENT_SECRET", "right")):
-        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AZURE_TENANT_ID", "tenant-elsewhere")
+    monkeypatch.setenv("AZURE_CLIENT_ID", "app-1")
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "right")
 
-    def client() -> HttpClient:
-        credential = default_azure_credential("tenant-1", api.url, instance_discovery=False,
-                                              ca_bundle=ca_file())
-        auth = TokenCredentialAuth(credential, "https://graph.example/.default",
-                                   tenant_id="tenant-1")
-        return HttpClient(api.url, service="graph", auth=auth,
-                          settings=HttpSettings(ca_bundle=ca_file(), backoff=0))
+    def token() -> str:
+        chain = DefaultAzureCredential(authority=api.url, disable_instance_discovery=True,
+                                       connection_verify=str(ca_file()),
+                                       additionally_allowed_tenants=["tenant-1"])
+        headers: dict[str, str] = {}
+        TokenCredentialAuth(chain, "https://management.azure.com/.default",
+                            tenant_id="tenant-1").apply(headers)
+        return headers["Authorization"]
 
-    assert client().get_json("/me", operation="me") == {"problem": "none"}
-    assert api.calls["login.token"] == 1
+    # AZURE_TENANT_ID names a tenant the token service does not know: the source's decides.
+    assert token().startswith("Bearer fake.")
     monkeypatch.setenv("AZURE_CLIENT_SECRET", "wrong")
-    # DefaultAzureCredential lists every credential it tried; the one that failed says why.
-    with pytest.raises(HttpError, match=r"me: HTTP 401 CredentialUnavailable: "
-                                        r"ClientAuthenticationError: DefaultAzureCredential "
-                                        r".*EnvironmentCredential: .*Invalid client secret"):
-        client().get_json("/me", operation="me")
+    with pytest.raises(CredentialError) as refused:
+        token()
+    # The chain's own first line only says that it failed; the cause is kept instead.
+    assert str(refused.value) == ("ClientAuthenticationError: EnvironmentCredential: "
+                                  "Authentication failed: AADSTS7000215: Invalid client secret "
+                                  "provided.")

@@ -7,8 +7,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from connectors.entra.settings import Settings
-from connectors.http import HttpClient, MalformedResponse, Observer, paging
-from connectors.http.auth import TokenCredentialAuth, default_azure_credential
+from connectors.http import HttpClient, MalformedResponse, Observer, paging, trust
+from connectors.http.auth import TokenCredentialAuth
 
 SERVICE = "msgraph"
 # The largest page most directory listings allow ($top above it is refused).
@@ -16,13 +16,8 @@ MAX_PAGE = 999
 
 
 class Graph:
-    def __init__(self, settings: Settings, observer: Observer | None = None,
-                 credential: Any = None) -> None:
-        if credential is None:
-            credential = default_azure_credential(
-                settings.tenant_id, settings.login,
-                instance_discovery=settings.authority_host is None, ca_bundle=settings.ca_bundle)
-        self.auth = TokenCredentialAuth(credential, f"{settings.graph_root}/.default",
+    def __init__(self, settings: Settings, observer: Observer | None = None) -> None:
+        self.auth = TokenCredentialAuth(_credential(settings), f"{settings.graph_root}/.default",
                                         tenant_id=settings.tenant_id)
         self.client = HttpClient(f"{settings.graph_root}/v1.0/", service=SERVICE,
                                  settings=settings, auth=self.auth, observer=observer)
@@ -51,6 +46,21 @@ class Graph:
         answer = entity(answer, operation)
         answer.pop("@odata.context", None)
         return answer
+
+
+def _credential(settings: Settings) -> Any:
+    """azure-identity's DefaultAzureCredential chain (environment, workload identity, managed
+    identity, the Azure CLI...), allowed to ask for tokens of the source's tenant."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(
+        authority=settings.login,
+        # An authority host of our own choosing is not in Microsoft's instance metadata.
+        disable_instance_discovery=settings.authority_host is not None,
+        # Token requests trust what the source's Graph calls trust (azure-core passes it as
+        # `verify`, which REQUESTS_CA_BUNDLE cannot override).
+        connection_verify=trust(settings.ca_bundle),
+        additionally_allowed_tenants=[settings.tenant_id])
 
 
 def entity(item: Any, operation: str) -> dict[str, Any]:

@@ -4,17 +4,17 @@ them for one and puts it on the request."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import requests
 
-from connectors.http.tls import trust
-
 # A token that expires within this many seconds is renewed before it is used.
 _RENEW_BEFORE = 300
+# "EnvironmentCredential: Authentication failed: AADSTS7000215: Invalid client secret..."
+_ATTEMPTED = re.compile(r"^\w+Credential: ")
 
 
 class CredentialError(Exception):
@@ -65,21 +65,6 @@ class TokenCredentialAuth:
         return True
 
 
-def default_azure_credential(tenant_id: str, authority: str, *, instance_discovery: bool,
-                             ca_bundle: Path | str | None) -> Any:
-    """azure-identity's DefaultAzureCredential chain (environment, workload identity, managed
-    identity, the Azure CLI...) allowed to ask for tokens of `tenant_id` at `authority`, its
-    token requests verified with the source's trust. Instance discovery (MSAL asking
-    login.microsoftonline.com whether the authority is a known one) is for the clouds' own
-    login hosts: an overridden authority host, private or a test's fake, turns it off."""
-    from azure.identity import DefaultAzureCredential
-
-    return DefaultAzureCredential(authority=authority,
-                                  disable_instance_discovery=not instance_discovery,
-                                  additionally_allowed_tenants=[tenant_id],
-                                  connection_verify=trust(ca_bundle))
-
-
 class GoogleCredentialsAuth:
     """google-auth credentials (a service account, with or without domain-wide delegation;
     Application Default Credentials). Token requests go through `session`, whose TLS is the
@@ -113,12 +98,10 @@ class GoogleCredentialsAuth:
 
 
 def _first_line(exc: BaseException) -> str:
-    """azure-identity's messages run over many lines of troubleshooting links. Of the
-    credentials that DefaultAzureCredential lists as attempted, the one that failed (rather
-    than was not configured) says why; if none did, the first one says what is missing."""
+    """azure-identity's messages run over many lines of troubleshooting links. A credential
+    chain's (DefaultAzureCredential) first line says only that it failed: the cause is in the
+    lines naming each credential it attempted, which are kept instead."""
     text = str(exc).strip() or type(exc).__name__
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    tried = [line for line in lines[1:] if line.endswith(".") and ": " in line
-             and not line.startswith(("To mitigate", "Visit", "Attempted"))]
-    cause = [line for line in tried if "failed" in line.lower()] or tried
-    return f"{type(exc).__name__}: {' '.join(lines[:1] + cause[:1])}"
+    lines = [line.strip() for line in text.splitlines()]
+    attempted = [line for line in lines[1:] if _ATTEMPTED.match(line)]
+    return f"{type(exc).__name__}: {'; '.join(attempted) if attempted else lines[0]}"

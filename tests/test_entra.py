@@ -88,10 +88,12 @@ def test_throttling_storms_and_server_errors_change_nothing(entra_fake: EntraFak
     calm = by_key(entra_fake.collect())
     calm_calls = entra_fake.api.total_calls
     entra_fake.api.reset_calls()
-    entra_fake.api.throttle_every(2, entra.throttled(retry_after=0))
+    # Every third call (across the concurrent listings) is refused: a call is refused again
+    # on a retry with a chance of about 1/3, so 20 attempts all but never run out.
+    entra_fake.api.throttle_every(3, entra.throttled(retry_after=0))
     entra_fake.api.fail(r"/v1\.0/applications", lambda _r: entra.graph_error(
         503, "ServiceUnavailable", "The service is temporarily unavailable."), times=3)
-    stormy = entra_fake.collect(max_attempts=10)
+    stormy = entra_fake.collect(max_attempts=20)
     assert not [i for i in stormy if isinstance(i, CollectionError)]
     assert by_key(stormy) == calm
     assert entra_fake.api.total_calls > calm_calls + 3

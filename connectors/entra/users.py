@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from collector.model import FETCH_ERRORS, Resource, Scope
 from connectors.entra.graph import MAX_PAGE, Graph, entity
 from connectors.http import HttpError
+from connectors.spool import KeyedSpool
 
 KIND = "entra.user"
 # /users returns a few contact fields unless asked: every field a check reads is named.
@@ -28,30 +28,31 @@ def key(user_id: str) -> str:
 
 
 def users(graph: Graph, scope: Scope) -> Iterator[Resource]:
-    registrations, unregistered = _registrations(graph)
-    for page, missing in _user_pages(graph):
-        errors = {**missing, REGISTRATION: unregistered} if unregistered else missing
-        for user in page:
-            found = registrations.pop(user["id"], None)
-            user[REGISTRATION] = None if found is None else json.loads(found)
-            if errors:
-                user[FETCH_ERRORS] = dict(errors)
-            yield scope.resource(KIND, key(user["id"]), user)
+    with KeyedSpool() as registrations:
+        unregistered = _registrations(graph, registrations)
+        for page, missing in _user_pages(graph):
+            errors = {**missing, REGISTRATION: unregistered} if unregistered else missing
+            found = {} if unregistered else registrations.take([user["id"] for user in page])
+            for user in page:
+                user[REGISTRATION] = found.get(user["id"])
+                if errors:
+                    user[FETCH_ERRORS] = dict(errors)
+                yield scope.resource(KIND, key(user["id"]), user)
 
 
-def _registrations(graph: Graph) -> tuple[dict[str, bytes], str | None]:
-    """The registration report by user id, each entry as compact JSON (10,000 users: about
-    6 MB), or why it could not be read. Graph leaves disabled users out of it."""
-    found: dict[str, bytes] = {}
+def _registrations(graph: Graph, spool: KeyedSpool) -> str | None:
+    """The registration report into `spool` by user id, or why it could not be read. Graph
+    leaves disabled users out of it."""
     try:
-        for item in graph.items("reports/authenticationMethods/userRegistrationDetails",
+        for page in graph.pages("reports/authenticationMethods/userRegistrationDetails",
                                 "userRegistrationDetails.list", top=MAX_PAGE):
-            found[item["id"]] = json.dumps(item, separators=(",", ":")).encode()
+            spool.put((item["id"], item) for item in
+                      (entity(i, "userRegistrationDetails.list") for i in page))
     except HttpError as exc:
         if exc.status == 0:
             raise
-        return {}, str(exc)
-    return found, None
+        return str(exc)
+    return None
 
 
 def _user_pages(graph: Graph) -> Iterator[tuple[list[dict[str, Any]], dict[str, str]]]:

@@ -14,7 +14,7 @@ disabled users out. Pages are at most `api.page_size` long.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +40,18 @@ DEFAULT_USER_FIELDS = ("businessPhones", "displayName", "givenName", "jobTitle",
                        "userPrincipalName", "id")
 MAX_TOP = 999
 SIGN_IN_PAGE = 500
+# The application permissions that admit a call (any one of them), as Graph's reference
+# lists them, least privileged first.
+USERS = ("User.Read.All", "Directory.Read.All")
+AUDIT_LOG = ("AuditLog.Read.All",)
+POLICIES = ("Policy.Read.All",)
+CONDITIONAL_ACCESS = ("Policy.Read.ConditionalAccess", "Policy.Read.All")
+ROLES = ("RoleManagement.Read.Directory", "RoleManagement.Read.All", "Directory.Read.All")
+APPLICATIONS = ("Application.Read.All", "Directory.Read.All")
+# What the demo's app registration is granted: what config/entra/graph-permissions.json asks
+# an operator to grant (tests hold the two equal).
+GRANTED = ("User.Read.All", "AuditLog.Read.All", "Policy.Read.All",
+           "RoleManagement.Read.Directory", "Application.Read.All")
 
 
 def graph_error(status: int, code: str, message: str,
@@ -96,17 +108,21 @@ def install(api: FakeApi, tenant: Tenant, tokens: Tokens, audience: str | None =
     """Graph's routes on `api`, accepting tokens from `tokens` issued for `audience` (by
     default the fake's own URL, which the source names as its `graph`)."""
 
-    def authorised(request: Request) -> Response | None:
-        problem, _ = tokens.grant(request, audience or api.url)
-        if not problem:
-            return None
-        message = {"missing": "Access token is empty.",
-                   "expired": "Lifetime validation failed, the token is expired.",
-                   "audience": "Access token validation failure. Invalid audience."}.get(
-            problem, "Access token validation failure. Invalid signature.")
-        return graph_error(401, "InvalidAuthenticationToken", message)
+    def authorised(request: Request, *needs: tuple[str, ...]) -> Response | None:
+        """None if the bearer token is valid and holds one permission of each of `needs`."""
+        problem, grant = tokens.grant(request, audience or api.url)
+        if problem:
+            message = {"missing": "Access token is empty.",
+                       "expired": "Lifetime validation failed, the token is expired.",
+                       "audience": "Access token validation failure. Invalid audience."}.get(
+                problem, "Access token validation failure. Invalid signature.")
+            return graph_error(401, "InvalidAuthenticationToken", message)
+        if any(not set(anyof) & grant["scopes"] for anyof in needs):
+            return forbidden()
+        return None
 
-    def collection(path: str, entity: str, items: Callable[[], list[dict[str, Any]]], *,
+    def collection(path: str, entity: str, items: Callable[[], list[dict[str, Any]]],
+                   permissions: tuple[str, ...], *,
                    default: tuple[str, ...] = (), top: int | None = MAX_TOP,
                    expand: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                    extra: Callable[[Request, list[str]], Response | None] | None = None
@@ -116,10 +132,12 @@ def install(api: FakeApi, tenant: Tenant, tokens: Tokens, audience: str | None =
 
         @api.route("GET", f"/v1.0/{path}", name=f"graph.{path}")
         def listing(request: Request) -> object:
-            denied = authorised(request)
+            select = [s for s in request.args.get("$select", "").split(",") if s]
+            # Sign-in activity is audit data: it needs AuditLog.Read.All besides the listing's.
+            denied = authorised(request, permissions,
+                                *([AUDIT_LOG] if "signInActivity" in select else []))
             if denied is not None:
                 return denied
-            select = [s for s in request.args.get("$select", "").split(",") if s]
             refused = extra(request, select) if extra else None
             if refused is not None:
                 return refused
@@ -167,10 +185,10 @@ def install(api: FakeApi, tenant: Tenant, tokens: Tokens, audience: str | None =
                                            f"{urlencode({**query, '$skiptoken': token})}")
             return body
 
-    def singleton(path: str, entity: str, item: Callable[[], dict[str, Any]]) -> None:
+    def singleton(path: str, item: Callable[[], dict[str, Any]]) -> None:
         @api.route("GET", f"/v1.0/{path}", name=f"graph.{path}")
         def get(request: Request) -> object:
-            denied = authorised(request)
+            denied = authorised(request, POLICIES)
             if denied is not None:
                 return denied
             return {"@odata.context": f"{api.url}/v1.0/$metadata#{path}/$entity", **item()}
@@ -194,31 +212,31 @@ def install(api: FakeApi, tenant: Tenant, tokens: Tokens, audience: str | None =
     def with_principal(assignment: dict[str, Any]) -> dict[str, Any]:
         return {**assignment, "principal": tenant.principal(assignment["principalId"])}
 
-    collection("users", "user", lambda: tenant.users, default=DEFAULT_USER_FIELDS,
+    collection("users", "user", lambda: tenant.users, USERS, default=DEFAULT_USER_FIELDS,
                extra=licensed)
     collection("reports/authenticationMethods/userRegistrationDetails",
-               "userRegistrationDetails", registered, extra=registration_report)
+               "userRegistrationDetails", registered, AUDIT_LOG, extra=registration_report)
     collection("identity/conditionalAccess/policies", "conditionalAccessPolicy",
-               lambda: tenant.conditional_access, top=None)
+               lambda: tenant.conditional_access, CONDITIONAL_ACCESS, top=None)
     singleton("policies/identitySecurityDefaultsEnforcementPolicy",
-              "identitySecurityDefaultsEnforcementPolicy", lambda: tenant.security_defaults)
-    singleton("policies/authorizationPolicy", "authorizationPolicy",
-              lambda: tenant.authorization_policy)
+              lambda: tenant.security_defaults)
+    singleton("policies/authorizationPolicy", lambda: tenant.authorization_policy)
     collection("roleManagement/directory/roleDefinitions", "unifiedRoleDefinition",
-               lambda: tenant.role_definitions, top=None)
+               lambda: tenant.role_definitions, ROLES, top=None)
     collection("roleManagement/directory/roleAssignments", "unifiedRoleAssignment",
-               lambda: tenant.role_assignments, top=None, expand=with_principal)
-    collection("applications", "application", lambda: tenant.applications)
-    collection("servicePrincipals", "servicePrincipal", lambda: tenant.service_principals)
+               lambda: tenant.role_assignments, ROLES, top=None, expand=with_principal)
+    collection("applications", "application", lambda: tenant.applications, APPLICATIONS)
+    collection("servicePrincipals", "servicePrincipal", lambda: tenant.service_principals,
+               APPLICATIONS)
 
 
-def start(tenant: Tenant, page_size: int = 5, client_id: str = DEMO_CLIENT_ID,
-          secret: str = DEMO_CLIENT_SECRET) -> tuple[FakeApi, microsoft_login.Directory]:
-    """A started fake serving the login endpoints and Graph for `tenant`, with one app
-    registration that may obtain tokens."""
+def start(tenant: Tenant, page_size: int = 5,
+          permissions: Iterable[str] = GRANTED) -> tuple[FakeApi, microsoft_login.Directory]:
+    """A started fake serving the login endpoints and Graph for `tenant`, with the demo's app
+    registration, granted `permissions`."""
     api = FakeApi("entra", page_size=page_size)
     directory = microsoft_login.Directory()
-    directory.register(tenant.id, client_id, secret)
+    directory.register(tenant.id, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, permissions)
     microsoft_login.install(api, directory)
     install(api, tenant, directory.tokens)
     return api.start(), directory

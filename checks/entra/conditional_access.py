@@ -57,13 +57,13 @@ def _applies_everywhere(policy: dict[str, Any], clients: frozenset[str]) -> str 
 
 def _exclusions(policy: dict[str, Any]) -> str:
     users = policy["conditions"]["users"]
-    parts = [f"{len(users[name])} {name.removeprefix('exclude').lower()}"
+    parts = [f"{name.removeprefix('exclude').lower()} {len(users[name])}"
              for name in _EXCLUSIONS if users.get(name)]
     if users.get("excludeGuestsOrExternalUsers"):
         parts.append("guests or external users")
     excluded_locations = (policy["conditions"].get("locations") or {}).get("excludeLocations")
     if excluded_locations:
-        parts.append(f"{len(excluded_locations)} locations")
+        parts.append(f"locations {len(excluded_locations)}")
     return f"; excluded: {', '.join(parts)}" if parts else "; no exclusions"
 
 

@@ -142,7 +142,8 @@ def install(api: FakeApi, tenant: Tenant, tokens: Tokens, audience: str | None =
             if refused is not None:
                 return refused
             everything = items()
-            known = set(default).union(*(item.keys() for item in everything))
+            # A collection's objects share their properties: the first one names them.
+            known = set(default).union(everything[0] if everything else ())
             for name in select:
                 if everything and name not in known:
                     return graph_error(400, "Request_BadRequest", f"Could not find a property "

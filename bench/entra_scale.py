@@ -21,10 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sqlalchemy as sa
 import yaml
 
-from bench.aws_scale import machine, run_child
+from bench.aws_scale import last_run, machine, run_child
 from bench.measure import database
 from collector.demo.emulators import DEMO_TENANT, entra
 from collector.demo.emulators.entra_seed import scale_tenant
@@ -50,21 +49,6 @@ def annexa(config: Path, *args: str, log: Path):  # type: ignore[no-untyped-def]
     return child
 
 
-def last_run(db_url: str) -> tuple[str, int, int]:
-    """(status, resources, new blobs) of the source's latest run."""
-    engine = sa.create_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            run_id, status, resources = conn.execute(sa.text(
-                "SELECT id, status, resources FROM runs WHERE source = :s "
-                "ORDER BY id DESC LIMIT 1"), {"s": SOURCE}).one()
-            blobs = conn.scalar(sa.text("SELECT count(*) FROM blobs WHERE first_run = :r"),
-                                {"r": run_id})
-    finally:
-        engine.dispose()
-    return status, int(resources), int(blobs or 0)
-
-
 def split(calls: Counter[str]) -> str:
     return ", ".join(f"{name.removeprefix('graph.')} {count}"
                      for name, count in calls.most_common())
@@ -81,7 +65,7 @@ def bench(api: entra.FakeApi, tenant: entra.Tenant, n: int, db: str, workdir: Pa
             api.reset_calls()
             child = annexa(config, "collect", log=workdir / f"collect-{run}.log")
             calls = Counter(api.calls)
-            status, resources, blobs = last_run(url)
+            _, status, resources, blobs, _, _ = last_run(url, SOURCE)
             graph = sum(c for name, c in calls.items() if name.startswith("graph."))
             total = sum(calls.values())
             print(f"{n:>6} {db:<10} {run:>3} {child.seconds:>7.1f} {resources:>9} "

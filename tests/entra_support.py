@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from collector.demo.emulators import DEMO_TENANT, entra, entra_seed, microsoft_login
 from collector.demo.emulators.server import FakeApi
 from collector.model import CollectionError, Resource, Scope
 from connectors.entra import Settings, collect
+from tests.helpers import config_file
 
 TENANT_KEY = f"entra:tenant:{DEMO_TENANT}"
 # The listings the sample tenant's checks cannot both fail and pass in one tenant: they judge
@@ -72,16 +72,8 @@ def entra_fake(entra_server: EntraFake, monkeypatch: pytest.MonkeyPatch) -> Entr
 
 
 def write_config(tmp_path: Path, database_url: str, fake: EntraFake, **options: Any) -> Path:
-    cfg = {
-        "database": database_url,
-        "signing_key": str(tmp_path / "signing.key"),
-        "metrics": {"host": "127.0.0.1", "port": 0},
-        "api": {"host": "127.0.0.1", "port": 0},
-        "sources": [{**fake.source(**options), "schedule": "1h", "max_attempts": 4}],
-    }
-    path = tmp_path / "annexa.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return config_file(tmp_path, database_url,
+                       {**fake.source(**options), "schedule": "1h", "max_attempts": 4})
 
 
 def by_key(items: list[Any]) -> dict[str, dict[str, Any]]:

@@ -32,8 +32,18 @@ def _member(user: dict[str, Any]) -> bool:
     return kind == "Member"
 
 
-def _registration(user: dict[str, Any]) -> dict[str, Any] | None:
-    return user[REGISTRATION]
+def _unless_enabled_admin(user: dict[str, Any]) -> Verdict | None:
+    """The verdict for a user an administrator check does not judge (disabled, no
+    administrator, or not in the registration report), or None for an enabled administrator."""
+    if not _flag(user, "accountEnabled"):
+        return not_applicable("account disabled")
+    registration = user[REGISTRATION]
+    if registration is None:
+        return errored("the registration report has no entry for this enabled user, so "
+                       "whether it is an administrator is unknown")
+    if not _flag(registration, "isAdmin"):
+        return not_applicable("holds no administrator role")
+    return None
 
 
 def _mfa(registration: dict[str, Any]) -> Verdict:
@@ -64,7 +74,7 @@ def mfa_registered(user: dict[str, Any]) -> Verdict:
         return not_applicable("account disabled")
     if not _member(user):
         return not_applicable("guest account: its MFA is the home tenant's")
-    registration = _registration(user)
+    registration = user[REGISTRATION]
     if registration is None:
         return errored("the registration report has no entry for this enabled user")
     return _mfa(registration)
@@ -86,15 +96,7 @@ def mfa_registered(user: dict[str, Any]) -> Verdict:
     needs=(REGISTRATION,),
 )
 def admin_mfa_registered(user: dict[str, Any]) -> Verdict:
-    if not _flag(user, "accountEnabled"):
-        return not_applicable("account disabled")
-    registration = _registration(user)
-    if registration is None:
-        return errored("the registration report has no entry for this enabled user, so "
-                       "whether it is an administrator is unknown")
-    if not _flag(registration, "isAdmin"):
-        return not_applicable("holds no administrator role")
-    return _mfa(registration)
+    return _unless_enabled_admin(user) or _mfa(user[REGISTRATION])
 
 
 @check(
@@ -150,14 +152,9 @@ def unused_account_disabled(user: dict[str, Any]) -> Verdict:
     needs=(REGISTRATION,),
 )
 def admin_cloud_only(user: dict[str, Any]) -> Verdict:
-    if not _flag(user, "accountEnabled"):
-        return not_applicable("account disabled")
-    registration = _registration(user)
-    if registration is None:
-        return errored("the registration report has no entry for this enabled user, so "
-                       "whether it is an administrator is unknown")
-    if not _flag(registration, "isAdmin"):
-        return not_applicable("holds no administrator role")
+    verdict = _unless_enabled_admin(user)
+    if verdict is not None:
+        return verdict
     # Graph leaves it null for accounts that were never synchronised.
     if user["onPremisesSyncEnabled"] is True:
         return failed("administrator synchronised from on-premises Active Directory")

@@ -325,3 +325,33 @@ def test_the_demo_serves_its_tenant_with_what_it_planted(tmp_path,
         demo.stop()
     assert source.kind == "entra"
     assert_failures_are_planted(demo.planted, items, _entra_checks(), fail_only=SINGLE)
+
+
+def test_every_graph_call_is_reported_to_the_observer(entra_fake: EntraFake) -> None:
+    from connectors.entra import collect
+
+    seen: list[tuple[str, str, int, int]] = []
+    entra_fake.api.throttle_every(5, entra.throttled(retry_after=0))
+    list(collect(entra_fake.settings(max_attempts=20), lambda *call: seen.append(call)))
+    graph_calls = sum(n for name, n in entra_fake.api.calls.items() if name.startswith("graph."))
+    assert {service for service, *_ in seen} == {"msgraph"}
+    assert {operation for _, operation, *_ in seen} >= {
+        "users.list", "userRegistrationDetails.list", "roleAssignments.list",
+        "authorizationPolicy.get"}
+    assert all(status == 200 for _, _, status, _ in seen)
+    # Each call is reported once, its retries counted in it.
+    assert len(seen) + sum(retries for *_, retries in seen) == graph_calls
+
+
+def test_a_national_cloud_has_its_own_endpoints_unless_overridden(entra_fake: EntraFake) -> None:
+    from connectors.entra import Settings
+
+    tenant = entra_fake.tenant.id
+    china = Settings(tenant_id=tenant, cloud="china")
+    assert (china.login, china.graph_root) == ("https://login.chinacloudapi.cn",
+                                               "https://microsoftgraph.chinacloudapi.cn")
+    public = Settings(tenant_id=tenant.upper())
+    assert (public.tenant_id, public.login, public.graph_root) == (
+        tenant, "https://login.microsoftonline.com", "https://graph.microsoft.com")
+    mine = entra_fake.settings(cloud="usgovernment")
+    assert (mine.login, mine.graph_root) == (entra_fake.api.url, entra_fake.api.url)

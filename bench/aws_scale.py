@@ -115,14 +115,16 @@ class RunFigures:
         return sum(self.requests.values())
 
 
-def last_run(db_url: str) -> tuple[int, str, int, int, int, dict[str, set[str]]]:
-    """(run id, status, resources, new blobs, new bytes, failing short ids by check id)."""
+def last_run(db_url: str, source: str = SOURCE
+             ) -> tuple[int, str, int, int, int, dict[str, set[str]]]:
+    """(run id, status, resources, new blobs, new bytes, failing short ids by check id) of
+    `source`'s latest run."""
     engine = sa.create_engine(db_url)
     try:
         with engine.connect() as conn:
             run_id, status, resources = conn.execute(sa.text(
                 "SELECT id, status, resources FROM runs WHERE source = :s "
-                "ORDER BY id DESC LIMIT 1"), {"s": SOURCE}).one()
+                "ORDER BY id DESC LIMIT 1"), {"s": source}).one()
             blobs, size = conn.execute(sa.text(
                 "SELECT count(*), coalesce(sum(size), 0) FROM blobs WHERE first_run = :r"),
                 {"r": run_id}).one()
@@ -131,7 +133,7 @@ def last_run(db_url: str) -> tuple[int, str, int, int, int, dict[str, set[str]]]
                     "SELECT check_id, subject FROM check_results WHERE source = :s "
                     "AND status = 'fail' AND valid_from_run <= :r "
                     "AND (valid_to_run IS NULL OR valid_to_run > :r)"),
-                    {"s": SOURCE, "r": run_id}):
+                    {"s": source, "r": run_id}):
                 failing.setdefault(check_id, set()).add(estate.short_id(subject))
     finally:
         engine.dispose()

@@ -16,13 +16,19 @@ REGIONS = ["us-east-1", "eu-west-1"]
 
 
 def write_config(tmp_path: Path, database_url: str, moto_url: str, **source: Any) -> Path:
+    return config_file(tmp_path, database_url, {
+        "name": "aws-test", "kind": "aws", "schedule": "1h", "regions": REGIONS,
+        "endpoint_url": moto_url, "max_attempts": 2, **source})
+
+
+def config_file(tmp_path: Path, database_url: str, source: dict[str, Any]) -> Path:
+    """annexa.yaml in `tmp_path` with one source, the database, and ports chosen at start."""
     cfg = {
         "database": database_url,
         "signing_key": str(tmp_path / "signing.key"),
         "metrics": {"host": "127.0.0.1", "port": 0},
         "api": {"host": "127.0.0.1", "port": 0},
-        "sources": [{"name": "aws-test", "kind": "aws", "schedule": "1h", "regions": REGIONS,
-                     "endpoint_url": moto_url, "max_attempts": 2, **source}],
+        "sources": [source],
     }
     path = tmp_path / "annexa.yaml"
     path.write_text(yaml.safe_dump(cfg))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from checks.registry import check
+from checks.timestamps import days_since
 from collector.model import Verdict, errored, failed, not_applicable, passed
 
 MAX_CREDENTIAL_AGE_DAYS = 90
@@ -40,13 +40,6 @@ def _any_principal(principal: Any) -> bool:
     if principal == "*":
         return True
     return isinstance(principal, dict) and "*" in _as_list(principal.get("AWS"))
-
-
-def _days_since(timestamp: str) -> float:
-    then = datetime.fromisoformat(timestamp)
-    if then.tzinfo is None:
-        then = then.replace(tzinfo=UTC)
-    return (datetime.now(UTC) - then).total_seconds() / 86400
 
 
 def _active_keys(user: dict[str, Any]) -> list[dict[str, Any]]:
@@ -152,7 +145,7 @@ def user_access_keys_rotated(user: dict[str, Any]) -> Verdict:
     if not keys:
         return not_applicable("no active access keys")
     stale = [f"key {key['slot']} created {key['last_rotated']}" for key in keys
-             if _days_since(key["last_rotated"]) > MAX_CREDENTIAL_AGE_DAYS]
+             if days_since(key["last_rotated"]) > MAX_CREDENTIAL_AGE_DAYS]
     if stale:
         return failed(f"older than {MAX_CREDENTIAL_AGE_DAYS} days: " + ", ".join(stale))
     return passed(f"{len(keys)} active key(s), none older than {MAX_CREDENTIAL_AGE_DAYS} days")
@@ -185,7 +178,7 @@ def user_unused_credentials_disabled(user: dict[str, Any]) -> Verdict:
     if any(since is None for _, since in dated):
         return errored("the credential report gives no date for an enabled credential")
     unused = [f"{name} (last used or set {since})" for name, since in dated
-              if _days_since(since) > MAX_CREDENTIAL_AGE_DAYS]
+              if days_since(since) > MAX_CREDENTIAL_AGE_DAYS]
     if unused:
         return failed(f"unused for over {MAX_CREDENTIAL_AGE_DAYS} days: " + ", ".join(unused))
     return passed(f"every enabled credential used or set within {MAX_CREDENTIAL_AGE_DAYS} days")

@@ -5,6 +5,7 @@ client secret. Tokens are issued for the audience of the requested scope
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
@@ -15,14 +16,19 @@ from collector.demo.emulators.server import FakeApi, Tokens, json_response
 
 @dataclass
 class Directory:
-    """Tenants and their app registrations (client id -> secret) that may obtain tokens."""
+    """Tenants and their app registrations (client id -> secret) that may obtain tokens, and
+    the application permissions (app roles, such as User.Read.All) consented for each app:
+    its tokens carry them as scopes."""
 
     tenants: dict[str, dict[str, str]] = field(default_factory=dict)
     tokens: Tokens = field(default_factory=Tokens)
     token_requests: int = 0
+    roles: dict[str, set[str]] = field(default_factory=dict)
 
-    def register(self, tenant: str, client_id: str, secret: str) -> None:
+    def register(self, tenant: str, client_id: str, secret: str,
+                 roles: Iterable[str] = ()) -> None:
         self.tenants.setdefault(tenant, {})[client_id] = secret
+        self.roles[client_id] = set(roles)
 
 
 def _aad_error(status: int, error: str, code: int, text: str) -> Response:
@@ -76,6 +82,7 @@ def install(api: FakeApi, directory: Directory) -> None:
         if not scope.endswith(".default"):
             return _aad_error(400, "invalid_scope", 1002012,
                               "The provided value for scope is not valid.")
-        access, lifetime = directory.tokens.issue(audience(scope), subject=client)
+        access, lifetime = directory.tokens.issue(audience(scope), subject=client,
+                                                  scopes=directory.roles.get(client, ()))
         return {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
                 "access_token": access}

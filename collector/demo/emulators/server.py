@@ -158,6 +158,8 @@ class FakeApi:
         self.name = name
         self.page_size = page_size
         self.calls: Counter[str] = Counter()
+        # The query of each route's latest call: what a client asked for ($select, $top...).
+        self.queries: dict[str, dict[str, str]] = {}
         self.faults: list[Fault] = []
         self.throttle: Throttle | None = None
         self.data: dict[str, Any] = {}  # a provider's state, kept by its module
@@ -206,6 +208,7 @@ class FakeApi:
     def reset_calls(self) -> None:
         with self._lock:
             self.calls.clear()
+            self.queries.clear()
 
     # Serving
 
@@ -250,6 +253,7 @@ class FakeApi:
                 continue
             with self._lock:
                 self.calls[name] += 1
+                self.queries[name] = dict(request.args)
                 injected = self._injected(request)
             if injected is not None:
                 return injected

@@ -1,0 +1,1 @@
+"""Checks over Entra ID (Microsoft Graph) resources."""

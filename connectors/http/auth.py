@@ -32,7 +32,7 @@ class HeaderAuth:
     def apply(self, headers: dict[str, str]) -> None:
         headers[self._name] = self._value
 
-    def refresh(self) -> bool:
+    def refresh(self, rejected: str | None) -> bool:
         return False
 
 
@@ -57,11 +57,13 @@ class TokenCredentialAuth:
                     raise CredentialError(_first_line(exc)) from exc
             headers["Authorization"] = f"Bearer {self._token.token}"
 
-    def refresh(self) -> bool:
+    def refresh(self, rejected: str | None) -> bool:
         """A 401 with a token we believed valid: ask again once (the credential may have
-        renewed it meanwhile); a second 401 is final."""
+        renewed it meanwhile); a second 401 is final. A token another listing renewed since
+        is kept."""
         with self._lock:
-            self._token = None
+            if self._token is not None and rejected == f"Bearer {self._token.token}":
+                self._token = None
         return True
 
 
@@ -83,9 +85,14 @@ class GoogleCredentialsAuth:
                 self._renew()
             self._credentials.apply(headers)
 
-    def refresh(self) -> bool:
+    def refresh(self, rejected: str | None) -> bool:
+        """After a 401. Listings that run side by side are refused together: the first to ask
+        renews the token, the others retry with it."""
         with self._lock:
-            self._renew()
+            current: dict[str, str] = {}
+            self._credentials.apply(current)
+            if current.get("authorization", current.get("Authorization")) == rejected:
+                self._renew()
         return True
 
     def _renew(self) -> None:

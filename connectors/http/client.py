@@ -29,11 +29,13 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class Auth(Protocol):
-    """Adds credentials to a request; after a 401, `refresh()` says whether a retry may help."""
+    """Adds credentials to a request. After a 401, `refresh(rejected)` (the Authorization that
+    was refused) renews the credentials unless they changed since, and says whether a retry
+    may help."""
 
     def apply(self, headers: dict[str, str]) -> None: ...
 
-    def refresh(self) -> bool: ...
+    def refresh(self, rejected: str | None) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,8 @@ class HttpClient:
                 self._observe(operation, status, retries)
                 self._note_window(response)
                 return response
-            if status == 401 and self.auth is not None and not refreshed and self.auth.refresh():
+            if status == 401 and self.auth is not None and not refreshed and self.auth.refresh(
+                    response.request.headers.get("Authorization")):
                 refreshed, retries = True, retries + 1
                 continue
             wait = self._retry_wait(response, retries + 1)

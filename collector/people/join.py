@@ -37,7 +37,7 @@ class SourceRead:
     unread: str | None = None  # why this source's identities could not be read now
 
 
-@dataclass
+@dataclass(slots=True)
 class Account:
     source: str
     identity: Identity

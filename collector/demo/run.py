@@ -107,12 +107,18 @@ def demo(db: Path, *, once: bool, port: int) -> int:
         service = Service(cfg, engine, load_or_create_signer(cfg.signing_key))
         failed = False
         for source in cfg.sources:
-            out = service.collect(source)
+            out = service.collect(source, join_people=False)
             assert out is not None, "nothing else collects the demo's database"
             failed |= out.status == "failed"
             print(f"{source.name}: collected {out.stats.resources} resources: {out.status}, "
                   f"run sealed as #{out.seq} "
                   f"(chain {out.chain_hash[:16] if out.chain_hash else '-'}...)")
+        if cfg.people is not None:
+            joined = service.join_people()
+            assert joined is not None, "nothing else joins the demo's people"
+            failed |= joined.status == "failed"
+            print(f"people joined across the sources: {joined.stats.resources} people and "
+                  f"accounts: {joined.status}, run sealed as #{joined.seq}")
 
         class Args:
             format, at, control = "table", None, None

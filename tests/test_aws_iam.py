@@ -73,7 +73,7 @@ def verdicts(outcomes: list[Outcome]) -> dict[tuple[str, str], str]:
 
 def assert_failures_are_planted(outcomes: list[Outcome], planted: Planted) -> None:
     ids = [c for c in REGISTRY if c.startswith(MY_CHECKS)]
-    assert len(ids) == 12
+    assert len(ids) == 15
     for check_id in ids:
         got = {o.subject for o in outcomes if o.check.id == check_id and o.verdict.status == "fail"}
         assert got == planted.get(check_id, set()), check_id
@@ -156,8 +156,8 @@ def test_resources_are_json_without_secrets_and_cheap(moto_url: str) -> None:
     assert kinds["aws.iam.group"] == 2 and kinds["aws.kms.key"] == 7
 
     iam_resources = sum(n for k, n in kinds.items() if k.startswith("aws.iam."))
-    # report (generate twice in moto, get once), summary, password policy, one details page
-    assert calls["iam"] == 6 < iam_resources
+    # report (generate twice in moto, get once), summary, password policy, two details pages
+    assert calls["iam"] == 7 < iam_resources
     # per region: list_aliases, list_keys; per key describe_key; rotation for enabled symmetric
     assert calls["kms"] == 2 * len(REGIONS) + kinds["aws.kms.key"] + 2 * len(REGIONS)
 

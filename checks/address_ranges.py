@@ -15,9 +15,16 @@ from typing import Any
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-# A union wider than a /8 (1/256 of its family) admits a large part of the internet: no
-# organisation's own addresses are that many, while 10.0.0.0/8 is one private network.
+# A union of as many internet addresses as a /8 (1/256 of its family) or more admits a large
+# part of the internet: no organisation's own addresses are that many.
 BROAD_SHARE = 1 / 256
+# Addresses no internet host has (private, shared, loopback, link-local, multicast, reserved):
+# a VPC's 10.0.0.0/8 with 192.168.0.0/16 opens nothing to the internet.
+NOT_INTERNET = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/3",
+    "::1/128", "fc00::/7", "fe80::/10", "ff00::/8",
+))
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,7 @@ class Coverage:
     ipv6: float = 0.0
     networks: tuple[Network, ...] = ()
     malformed: tuple[str, ...] = field(default=())
+    internet_share: float = 0.0  # the larger family's share of its internet addresses
 
     @property
     def everyone(self) -> bool:
@@ -38,7 +46,7 @@ class Coverage:
     @property
     def broad(self) -> bool:
         """The union covers a large part of the internet (everyone included)."""
-        return self.everyone or max(self.ipv4, self.ipv6) > BROAD_SHARE
+        return self.everyone or self.internet_share > BROAD_SHARE
 
     def describe(self) -> str:
         parts = []
@@ -84,7 +92,19 @@ def coverage(ranges: Iterable[Any]) -> Coverage:
         ipv6=sum(n.num_addresses for n in merged6) / 2**128,
         networks=merged4 + merged6,
         malformed=tuple(malformed),
+        internet_share=max(_internet_share(merged4, 32), _internet_share(merged6, 128)),
     )
+
+
+def _internet_share(merged: tuple[Network, ...], bits: int) -> float:
+    """The share of the family's internet addresses that `merged` (disjoint networks) holds.
+    Two CIDR blocks are nested or apart, so an overlap is the smaller block."""
+    outside = [n for n in NOT_INTERNET if n.max_prefixlen == bits]
+    held = sum(n.num_addresses for n in merged)
+    held -= sum(min(n.num_addresses, o.num_addresses)
+                for n in merged for o in outside if n.overlaps(o))
+    total = 2**bits - sum(o.num_addresses for o in outside)
+    return held / total
 
 
 def covers_everyone(ranges: Iterable[Any]) -> bool:

@@ -13,6 +13,7 @@ from checks.aws.policy import (
     everyone,
     grants_full_admin,
     is_administrator_access,
+    partition_of,
     public_statements,
     statement_names,
     statements,
@@ -50,11 +51,11 @@ def _documents(principal: dict[str, Any], inline: str,
     return found
 
 
-def _admin_paths(documents: list[tuple[str, dict[str, Any]]]) -> list[str]:
+def _admin_paths(documents: list[tuple[str, dict[str, Any]]], partition: str) -> list[str]:
     """The policies that grant full admin; when only their combination does, all of them."""
-    if not grants_full_admin(*(d for _, d in documents)):
+    if not grants_full_admin(*(d for _, d in documents), partition=partition):
         return []
-    alone = [name for name, d in documents if grants_full_admin(d)]
+    alone = [name for name, d in documents if grants_full_admin(d, partition=partition)]
     return alone or ["the combination of " + ", ".join(name for name, _ in documents)]
 
 
@@ -70,7 +71,7 @@ def full_admin_paths(principal: dict[str, Any], kind: str = "aws.iam.user",
         for group in as_list(principal.get("Groups")):
             documents += _documents(group, "GroupPolicyList",
                                     prefix=f"group {group.get('GroupName')}: ")
-    return _admin_paths(documents)
+    return _admin_paths(documents, partition_of(principal.get("Arn")))
 
 
 def _active_keys(user: dict[str, Any]) -> list[dict[str, Any]]:
@@ -321,7 +322,7 @@ def policy_grants_no_full_admin(policy: dict[str, Any]) -> Verdict:
         found = default_document(policy)
         if found is None:
             return errored("the policy's default version document was not collected")
-        admin = grants_full_admin(found)
+        admin = grants_full_admin(found, partition=partition_of(policy.get("Arn")))
     except PolicyError as exc:
         return errored(f"the policy's default version could not be read: {exc}")
     if admin:

@@ -189,17 +189,21 @@ def allows(found: Iterable[dict[str, Any]], action: str, resource: str) -> bool:
     return allowed and not denied
 
 
-def grants_full_admin(*documents: Any) -> bool:
+def partition_of(arn: Any) -> str:
+    """The partition of the account an ARN belongs to (aws when it cannot be told)."""
+    fields = arn.split(":") if isinstance(arn, str) else []
+    return fields[1] if len(fields) > 1 and fields[1] in PARTITIONS else "aws"
+
+
+def grants_full_admin(*documents: Any, partition: str = "aws") -> bool:
     """Whether these identity policies together (a principal's attached, inline and group
-    policies) allow every action on every resource, as the module docstring defines it."""
+    policies) allow every action on every resource of the account's partition, as the module
+    docstring defines it."""
     found = [s for d in documents for s in statements(d)]
-    for partition in PARTITIONS:
-        everything = all(allows(found, action, resource.format(p=partition))
-                         for action in _ANY_ACTION for resource in _ANY_RESOURCE)
-        if everything and any(allows(found, action, resource.format(p=partition))
-                              for action in IAM_GRANT_ACTIONS for resource in _IAM_RESOURCES):
-            return True
-    return False
+    everything = all(allows(found, action, resource.format(p=partition))
+                     for action in _ANY_ACTION for resource in _ANY_RESOURCE)
+    return everything and any(allows(found, action, resource.format(p=partition))
+                              for action in IAM_GRANT_ACTIONS for resource in _IAM_RESOURCES)
 
 
 def is_administrator_access(arn: Any) -> bool:

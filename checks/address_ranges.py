@@ -61,6 +61,8 @@ class Coverage:
 def network(text: Any) -> Network | None:
     """`text` as a network (host bits ignored, as AWS and Azure do), or None if it is not
     one."""
+    if isinstance(text, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return text
     if isinstance(text, bool) or not isinstance(text, str | int):
         return None
     value = str(text).strip()
@@ -72,8 +74,19 @@ def network(text: Any) -> Network | None:
         return None
 
 
+def span(first: Any, last: Any) -> list[Network] | None:
+    """The networks from address `first` to address `last` (a firewall rule's start and end),
+    or None when either is not an address or they are of different families or reversed."""
+    try:
+        low, high = ipaddress.ip_address(str(first).strip()), ipaddress.ip_address(
+            str(last).strip())
+        return list(ipaddress.summarize_address_range(low, high))  # type: ignore[type-var]
+    except (ValueError, TypeError):
+        return None
+
+
 def coverage(ranges: Iterable[Any]) -> Coverage:
-    """The union of `ranges` (CIDR strings; a bare address is a single host)."""
+    """The union of `ranges` (CIDR strings or networks; a bare address is a single host)."""
     v4: list[ipaddress.IPv4Network] = []
     v6: list[ipaddress.IPv6Network] = []
     malformed: list[str] = []

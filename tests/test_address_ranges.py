@@ -68,3 +68,23 @@ def test_malformed_ranges_are_kept_apart_never_dropped(text: object) -> None:
     union = coverage(["10.0.0.0/8", text])
     assert union.malformed == (str(text),)
     assert union.networks == (ipaddress.ip_network("10.0.0.0/8"),)
+
+
+def test_azure_sql_firewall_rules_add_up() -> None:
+    from checks.registry import REGISTRY, load_all
+
+    load_all()
+
+    def judged(*rules: tuple[str, str]) -> str:
+        server = {"properties": {"publicNetworkAccess": "Enabled"}, "firewall_rules": [
+            {"name": f"r{i}", "properties": {"startIpAddress": start, "endIpAddress": end}}
+            for i, (start, end) in enumerate(rules)]}
+        return REGISTRY["azure.sql.server_firewall_not_open_to_all"].evaluate(server).status
+
+    assert judged(("0.0.0.0", "127.255.255.255"), ("128.0.0.0", "255.255.255.255")) == "fail"
+    assert judged(("1.0.0.0", "126.255.255.255")) == "fail"
+    assert judged(("0.0.0.0", "255.255.255.255")) == "fail"
+    # 0.0.0.0-0.0.0.0 is Azure's "allow Azure services" rule, not the internet.
+    assert judged(("0.0.0.0", "0.0.0.0"), ("203.0.113.0", "203.0.113.255")) == "pass"
+    assert judged(("203.0.113.9", "203.0.113.1")) == "error"
+    assert judged(("10.0.0.0", "not an address"), ("0.0.0.0", "255.255.255.255")) == "fail"

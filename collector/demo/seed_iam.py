@@ -1,5 +1,6 @@
 """IAM and KMS of the sample organisation: a few people and machines, their groups and roles,
-a weak password policy, a wildcard admin policy, and KMS keys with and without rotation.
+a weak password policy, wildcard admin policies (one spelt with NotAction) held by a group, a
+machine user and roles, and KMS keys with and without rotation.
 
 What the emulator cannot express is not planted: the root user never has MFA there (so that
 failure is planted, as in a fresh account), and credentials cannot be backdated through the

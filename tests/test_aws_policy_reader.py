@@ -255,6 +255,8 @@ PUBLIC = [
     # (arn:aws:lambda:...:999999999999:function:123456789012:prod), so it pins nothing.
     {"Principal": "*", "Condition": {"ArnLike": {
         "aws:SourceArn": "arn:aws:*:*:123456789012:*"}}},
+    {"Principal": "*", "Condition": {"ArnLike": {
+        "aws:SourceArn": "arn:aws:lambda:us-*:123456789012:*"}}},
     {"Principal": "*", "Condition": {"StringEquals": {"aws:PrincipalOrgID": []}}},
 ]
 NOT_PUBLIC = [
@@ -275,6 +277,8 @@ NOT_PUBLIC = [
     {"Principal": "*", "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1a2b"}}},
     {"Principal": "*", "Condition": {"ArnLike": {
         "aws:SourceArn": "arn:aws:cloudtrail:us-east-1:123456789012:trail/*"}}},
+    {"Principal": "*", "Condition": {"ArnLike": {
+        "aws:SourceArn": "arn:aws:cloudtrail:*:123456789012:trail/*"}}},
     {"Principal": "*", "Condition": {"StringEquals": {"aws:SourceArn": "arn:aws:s3:::logs"}}},
     {"Principal": "*", "Condition": {"StringLike": {"aws:userid": "AROAEXAMPLE:*"}}},
     {"Principal": "*", "Condition": {

@@ -15,6 +15,7 @@ from checks.aws.policy import (
     is_administrator_access,
     partition_of,
     public_statements,
+    requires_mfa,
     statement_names,
     statements,
 )
@@ -358,22 +359,6 @@ def role_trust_policy_not_public(role: dict[str, Any]) -> Verdict:
     return passed("trust policy names its principals or pins them with a condition")
 
 
-def _requires_mfa(statement: dict[str, Any]) -> bool:
-    """A Bool aws:MultiFactorAuthPresent true, or a NumericLessThan on aws:MultiFactorAuthAge;
-    their IfExists forms let long-term keys, which carry no MFA key at all, through."""
-    for operator, block in (statement.get("Condition") or {}).items():
-        operator = str(operator).lower()
-        for key, values in (block or {}).items():
-            key = str(key).lower()
-            if operator == "bool" and key == "aws:multifactorauthpresent" \
-                    and [str(v).lower() for v in as_list(values)] == ["true"]:
-                return True
-            if operator in ("numericlessthan", "numericlessthanequals") \
-                    and key == "aws:multifactorauthage":
-                return True
-    return False
-
-
 def _assumers_without_mfa(trust: Any) -> tuple[list[str], bool]:
     """Who may assume the role without MFA, and whether any statement trusts federation
     (whose MFA the identity provider enforces, out of sight here)."""
@@ -388,10 +373,10 @@ def _assumers_without_mfa(trust: Any) -> tuple[list[str], bool]:
             continue
         if isinstance(principal, dict):
             gaps += [f"service {s}" for s in as_list(principal.get("Service"))]
-            if not _requires_mfa(statement):
+            if not requires_mfa(statement):
                 gaps += [f"principal {p}" for key in ("AWS", "CanonicalUser")
                          for p in as_list(principal.get(key))]
-        elif not _requires_mfa(statement):
+        elif not requires_mfa(statement):
             gaps.append("any principal" if everyone(principal) or "NotPrincipal" in statement
                         else f"principal {principal}")
     return gaps, federated
@@ -411,7 +396,7 @@ def _assumers_without_mfa(trust: Any) -> tuple[list[str], bool]:
                 "statement naming AWS principals; do not give full admin to roles that "
                 "services assume (grant their workloads the actions they need).",
 )
-def role_full_admin_requires_mfa(role: dict[str, Any]) -> Verdict:
+def role_full_adminrequires_mfa(role: dict[str, Any]) -> Verdict:
     trust = role.get("AssumeRolePolicyDocument")
     try:
         paths = full_admin_paths(role, "aws.iam.role")

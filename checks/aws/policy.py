@@ -251,7 +251,12 @@ def _pins(key: str, value: Any) -> bool:
         return False
     if key in _ARN_KEYS:
         fields = text.split(":", 5)
-        if len(fields) < 6 or fields[0].lower() != "arn" or any(map(_wildcard, fields[:5])):
+        # A wildcard before the account can span colons into another account's ARN; a region
+        # of exactly `*` after a fixed service cannot in practice, as no service's names up to
+        # the account hold colons.
+        region_any = fields[3:4] == ["*"]
+        if len(fields) < 6 or fields[0].lower() != "arn" or any(
+                _wildcard(f) for i, f in enumerate(fields[:5]) if not (i == 3 and region_any)):
             return False
         # An ARN without an account (an S3 bucket) is pinned by its resource name.
         return bool(fields[4]) or (bool(fields[5]) and not _wildcard(fields[5]))
@@ -386,6 +391,20 @@ def public_statements(value: Any) -> list[dict[str, Any]]:
     found = statements(value)
     return [s for s in found
             if _effect(s) == "allow" and _grants_everyone(s) and not _cancelled(s, found)]
+
+
+def requires_mfa(statement: dict[str, Any]) -> bool:
+    """Whether a statement applies only to callers who used MFA: Bool
+    aws:MultiFactorAuthPresent true, or a NumericLessThan on aws:MultiFactorAuthAge. Their
+    IfExists forms let long-term keys, which carry no MFA key at all, through."""
+    for operator, key, values in _clauses(statement.get("Condition")):
+        if operator == "bool" and key == "aws:multifactorauthpresent" \
+                and [str(v).lower() for v in values] == ["true"]:
+            return True
+        if operator in ("numericlessthan", "numericlessthanequals") \
+                and key == "aws:multifactorauthage" and values:
+            return True
+    return False
 
 
 def statement_names(found: list[dict[str, Any]]) -> str:

@@ -93,7 +93,10 @@ def coverage(ranges: Iterable[Any]) -> Coverage:
     for text in ranges:
         net = network(text)
         if net is None:
-            malformed.append(str(text))
+            # A container is named, not printed: printing a hostile nested one recurses.
+            malformed.append(text if isinstance(text, str) else repr(text)
+                             if text is None or isinstance(text, int | float)
+                             else f"<{type(text).__name__}>")
         elif isinstance(net, ipaddress.IPv4Network):
             v4.append(net)
         else:

@@ -66,8 +66,15 @@ def test_shares_and_networks_are_the_collapsed_union() -> None:
                                   None, 3.5, ["0.0.0.0/0"], True, "::/129", "0/0"])
 def test_malformed_ranges_are_kept_apart_never_dropped(text: object) -> None:
     union = coverage(["10.0.0.0/8", text])
-    assert union.malformed == (str(text),)
+    assert union.malformed == ("<list>" if isinstance(text, list) else str(text),)
     assert union.networks == (ipaddress.ip_network("10.0.0.0/8"),)
+
+
+def test_a_deeply_nested_range_is_malformed_not_a_crash() -> None:
+    nested: list = []
+    for _ in range(5000):
+        nested = [nested]
+    assert coverage([nested]).malformed == ("<list>",)
 
 
 def test_azure_sql_firewall_rules_add_up() -> None:

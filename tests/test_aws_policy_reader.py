@@ -439,3 +439,16 @@ def test_azure_nsgs_judge_source_prefixes_with_the_same_helper() -> None:
                            {"access": "Allow", "sourceAddressPrefix": "*"})) == "pass"
     assert status(ssh, nsg({"access": "Allow", "sourceAddressPrefix": "VirtualNetwork"},
                            {"access": "Allow", "sourceAddressPrefix": "10.0.0.0/8"})) == "pass"
+
+
+def test_deeply_nested_values_neither_crash_nor_narrow() -> None:
+    nested: list = []
+    for _ in range(5000):
+        nested = [nested]
+    assert judged_bucket({"Principal": "*", "Condition": {"IpAddress": {
+        "aws:SourceIp": nested}}}) == "fail"
+    assert judged_bucket({"Principal": "*", "Condition": {"StringEquals": {
+        "aws:PrincipalOrgID": nested}}}) == "fail"
+    assert judged_bucket({"Principal": {"AWS": nested}}) == "error"
+    assert status("aws.iam.policy_grants_no_full_admin",
+                  managed(allow(Action=nested, Resource="*"))) == "pass"

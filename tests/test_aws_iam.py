@@ -73,7 +73,7 @@ def verdicts(outcomes: list[Outcome]) -> dict[tuple[str, str], str]:
 
 def assert_failures_are_planted(outcomes: list[Outcome], planted: Planted) -> None:
     ids = [c for c in REGISTRY if c.startswith(MY_CHECKS)]
-    assert len(ids) == 12
+    assert len(ids) == 15
     for check_id in ids:
         got = {o.subject for o in outcomes if o.check.id == check_id and o.verdict.status == "fail"}
         assert got == planted.get(check_id, set()), check_id
@@ -156,8 +156,8 @@ def test_resources_are_json_without_secrets_and_cheap(moto_url: str) -> None:
     assert kinds["aws.iam.group"] == 2 and kinds["aws.kms.key"] == 7
 
     iam_resources = sum(n for k, n in kinds.items() if k.startswith("aws.iam."))
-    # report (generate twice in moto, get once), summary, password policy, one details page
-    assert calls["iam"] == 6 < iam_resources
+    # report (generate twice in moto, get once), summary, password policy, two details pages
+    assert calls["iam"] == 7 < iam_resources
     # per region: list_aliases, list_keys; per key describe_key; rotation for enabled symmetric
     assert calls["kms"] == 2 * len(REGIONS) + kinds["aws.kms.key"] + 2 * len(REGIONS)
 
@@ -226,3 +226,79 @@ def test_denied_authorization_details_is_a_collection_error(moto_url: str,
     outcomes = evaluate_all(items)
     assert dict(_statuses(outcomes, "aws.iam.user_console_mfa_enabled")) == {
         f"{ROOT}#*": "error"}
+
+
+def test_full_admin_by_every_path_is_named_through_the_connector(moto_url: str) -> None:
+    """Customer-managed, NotAction and NotResource grants, attached to a user, through a
+    group and to a role, judged on what the connector joins onto each principal."""
+    iam = boto3.client("iam", region_name=REGIONS[0], endpoint_url=moto_url)
+    star = iam.create_policy(PolicyName="Star", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*:*",
+                                                 "Resource": "*"}]}))["Policy"]["Arn"]
+    but_one = iam.create_policy(PolicyName="AllButOneBucket", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*",
+                                                 "NotResource": "arn:aws:s3:::audit"}]}
+    ))["Policy"]["Arn"]
+    # Full admin in version 1 only: the default version 2 is what holders get.
+    retired = iam.create_policy(PolicyName="Retired", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "NotAction": "s3:Put*",
+                                                 "Resource": "*"}]}))["Policy"]["Arn"]
+    iam.create_policy_version(PolicyArn=retired, SetAsDefault=True, PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:Get*",
+                                                 "Resource": "*"}]}))
+    iam.create_user(UserName="ops")
+    iam.attach_user_policy(UserName="ops", PolicyArn=star)
+    iam.create_group(GroupName="platform")
+    iam.attach_group_policy(GroupName="platform", PolicyArn=but_one)
+    iam.create_user(UserName="eve")
+    iam.add_user_to_group(GroupName="platform", UserName="eve")
+    iam.create_user(UserName="reader")
+    iam.attach_user_policy(UserName="reader", PolicyArn=retired)
+    iam.create_role(RoleName="deployer", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                 "Principal": {"Service": "ec2.amazonaws.com"}}]}))
+    iam.attach_role_policy(RoleName="deployer", PolicyArn=but_one)
+
+    items = collect(moto_url)
+    by_key = {i.key: i.data for i in items if isinstance(i, Resource)}
+    [joined] = by_key[user("eve")]["Groups"]
+    assert joined["AttachedManagedPolicies"][0]["Document"]["Statement"][0]["NotResource"]
+    assert by_key[user("reader")]["AttachedManagedPolicies"][0]["Document"]["Statement"][0][
+        "Action"] == "s3:Get*"
+
+    outcomes = {(o.check.id, o.subject): o.verdict for o in evaluate_all(items)}
+    role = f"arn:aws:iam::{ACCOUNT}:role/deployer"
+    group = f"arn:aws:iam::{ACCOUNT}:group/platform"
+    policy = f"arn:aws:iam::{ACCOUNT}:policy/"
+    expected = {
+        ("aws.iam.user_has_no_direct_admin_rights", user("ops")): ("fail", "Star"),
+        ("aws.iam.user_holds_no_full_admin", user("ops")): ("fail", "Star"),
+        ("aws.iam.user_has_no_direct_admin_rights", user("eve")): ("pass", ""),
+        ("aws.iam.user_holds_no_full_admin", user("eve")): ("fail", "group platform"),
+        ("aws.iam.user_holds_no_full_admin", user("reader")): ("pass", ""),
+        ("aws.iam.group_grants_no_full_admin", group): ("fail", "AllButOneBucket"),
+        ("aws.iam.role_full_admin_requires_mfa", role): ("fail", "ec2.amazonaws.com"),
+        ("aws.iam.policy_grants_no_full_admin", policy + "Star"): ("fail", ""),
+        ("aws.iam.policy_grants_no_full_admin", policy + "AllButOneBucket"): ("fail", ""),
+        ("aws.iam.policy_grants_no_full_admin", policy + "Retired"): ("pass", ""),
+    }
+    for key, (status, named) in expected.items():
+        assert outcomes[key].status == status and named in outcomes[key].reason, key
+
+
+@pytest.mark.parametrize(("condition", "status"), [
+    ({"Bool": {"aws:MultiFactorAuthPresent": "true"}}, "fail"),
+    ({"StringLike": {"aws:PrincipalArn": "arn:aws:iam::*:*"}}, "fail"),
+    ({"StringEquals": {"sts:ExternalId": "partner-42"}}, "fail"),
+    ({"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}, "pass"),
+])
+def test_trust_policies_through_the_connector(moto_url: str, condition: dict,
+                                              status: str) -> None:
+    iam = boto3.client("iam", region_name=REGIONS[0], endpoint_url=moto_url)
+    iam.create_role(RoleName="partner", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                 "Principal": {"AWS": "*"},
+                                                 "Condition": condition}]}))
+    got = verdicts(evaluate_all(collect(moto_url)))
+    assert got[("aws.iam.role_trust_policy_not_public",
+                f"arn:aws:iam::{ACCOUNT}:role/partner")] == status

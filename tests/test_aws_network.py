@@ -181,3 +181,35 @@ def test_world_open_rules_are_read_from_both_address_families() -> None:
     assert admin(udp_all).status == "pass"
     private = {"IpPermissions": [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]}
     assert admin(private).status == "pass" and all_ports(private).status == "pass"
+
+
+def test_admin_ports_opened_by_split_ranges_fail_through_the_connector(moto_url: str) -> None:
+    ec2 = boto3.client("ec2", region_name=REGIONS[0], endpoint_url=moto_url)
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+
+    def group(name: str, *rules: dict[str, Any]) -> str:
+        group_id = ec2.create_security_group(GroupName=name, Description=name,
+                                             VpcId=vpc)["GroupId"]
+        for rule in rules:  # one call per rule: they stay separate rules of one group
+            ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[rule])
+        return f"arn:aws:ec2:{REGIONS[0]}:123456789012:security-group/{group_id}"
+
+    def tcp(port: int, **ranges: Any) -> dict[str, Any]:
+        return {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, **ranges}
+
+    halves = group("ssh-halves", tcp(22, IpRanges=[{"CidrIp": "0.0.0.0/1"}]),
+                   tcp(22, IpRanges=[{"CidrIp": "128.0.0.0/1"}]))
+    v6 = group("rdp-v6-halves", tcp(3389, Ipv6Ranges=[{"CidrIpv6": "::/1"},
+                                                      {"CidrIpv6": "8000::/1"}]))
+    quarters = group("all-quarters", *({"IpProtocol": "-1",
+                                        "IpRanges": [{"CidrIp": f"{q}.0.0.0/2"}]}
+                                       for q in (0, 64, 128, 192)))
+    private = group("ssh-private", tcp(22, IpRanges=[{"CidrIp": "10.0.0.0/8"},
+                                                      {"CidrIp": "192.168.0.0/16"}]))
+    items = list(connectors.aws.collect(Settings(regions=REGIONS[:1], endpoint_url=moto_url)))
+    status = {(o.check.id, o.subject): o.verdict.status for o in _outcomes(items)}
+    admin = "aws.ec2.security_group_admin_ports_closed_to_internet"
+    every = "aws.ec2.security_group_all_ports_closed_to_internet"
+    assert [status[(admin, g)] for g in (halves, v6, quarters, private)] == [
+        "fail", "fail", "fail", "pass"]
+    assert [status[(every, g)] for g in (halves, quarters)] == ["pass", "fail"]

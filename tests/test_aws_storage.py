@@ -396,3 +396,26 @@ def test_public_policy_statements(statement: dict[str, Any], public: bool) -> No
     status = REGISTRY[seed_storage.NOT_PUBLIC].evaluate(
         {"policy": policy, "public_access_block": None, "account_public_access_block": None})
     assert status.status == ("fail" if public else "pass")
+
+
+def test_bucket_policies_narrowed_in_name_only_fail_through_the_connector(moto_url: str) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=moto_url)
+    conditions = {
+        "acme-ip-halves": {"IpAddress": {"aws:SourceIp": ["0.0.0.0/1", "128.0.0.0/1"]}},
+        "acme-ipv6-halves": {"IpAddress": {"aws:SourceIp": ["::/1", "8000::/1"]}},
+        "acme-any-arn": {"StringLike": {"aws:PrincipalArn": "arn:aws:iam::*:*"}},
+        "acme-mfa-only": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+        "acme-office": {"IpAddress": {"aws:SourceIp": ["203.0.113.0/24"]}},
+        "acme-own-account": {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}},
+    }
+    for name, condition in conditions.items():
+        s3.create_bucket(Bucket=name)
+        s3.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17",
+            "Statement": [{"Sid": "Read", "Effect": "Allow", "Principal": {"AWS": "*"},
+                           "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{name}/*",
+                           "Condition": condition}]}))
+    items, _ = _collect(moto_url, ["us-east-1"])
+    got = _statuses(items, seed_storage.NOT_PUBLIC)
+    assert {name: got[seed_storage.bucket_arn(name)] for name in conditions} == {
+        "acme-ip-halves": "fail", "acme-ipv6-halves": "fail", "acme-any-arn": "fail",
+        "acme-mfa-only": "fail", "acme-office": "pass", "acme-own-account": "pass"}

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
+from checks.aws.policy import (
+    ADMINISTRATOR_DOCUMENT,
+    PolicyError,
+    as_list,
+    default_document,
+    document,
+    everyone,
+    grants_full_admin,
+    is_administrator_access,
+    partition_of,
+    public_statements,
+    requires_mfa,
+    statement_names,
+    statements,
+)
 from checks.registry import check
 from checks.timestamps import days_since
 from collector.model import Verdict, errored, failed, not_applicable, passed
@@ -12,34 +26,53 @@ from collector.model import Verdict, errored, failed, not_applicable, passed
 MAX_CREDENTIAL_AGE_DAYS = 90
 MIN_PASSWORD_LENGTH = 14
 MIN_PASSWORD_REUSE_PREVENTION = 24
-ADMINISTRATOR_ACCESS = "iam::aws:policy/AdministratorAccess"  # the ARN after arn:<partition>:
+INLINE_FIELDS = {"aws.iam.user": "UserPolicyList", "aws.iam.group": "GroupPolicyList",
+                 "aws.iam.role": "RolePolicyList"}
+
+def _documents(principal: dict[str, Any], inline: str,
+               prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """(name, document) of every policy attached to or inline in one user, group or role.
+    AWS-managed policies are known by ARN (only AdministratorAccess grants full admin); a
+    customer-managed one must carry its default version's document, joined on by the
+    connector."""
+    found = []
+    for attached in as_list(principal.get("AttachedManagedPolicies")):
+        name = f"{prefix}{attached.get('PolicyName')}"
+        arn = str(attached.get("PolicyArn", ""))
+        if is_administrator_access(arn):
+            found.append((name, ADMINISTRATOR_DOCUMENT))
+        elif arn.split(":")[4:5] == ["aws"]:
+            continue  # another AWS-managed policy: none of them allows * on *
+        elif attached.get("Document") is None:
+            raise PolicyError(f"the document of attached policy {arn} was not collected")
+        else:
+            found.append((name, document(attached["Document"])))
+    found += [(f"{prefix}{p.get('PolicyName')} (inline)", document(p.get("PolicyDocument")))
+              for p in as_list(principal.get(inline))]
+    return found
 
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
+def _admin_paths(documents: list[tuple[str, dict[str, Any]]], partition: str) -> list[str]:
+    """The policies that grant full admin; when only their combination does, all of them."""
+    if not grants_full_admin(*(d for _, d in documents), partition=partition):
         return []
-    return value if isinstance(value, list) else [value]
+    alone = [name for name, d in documents if grants_full_admin(d, partition=partition)]
+    return alone or ["the combination of " + ", ".join(name for name, _ in documents)]
 
 
-def _statements(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield from _as_list(document.get("Statement"))
-
-
-def grants_full_admin(document: dict[str, Any]) -> bool:
-    """An Allow of every action on every resource, conditions or not (a condition narrows who
-    may use it, not what it grants)."""
-    return any(
-        statement.get("Effect") == "Allow"
-        and {"*", "*:*"} & set(_as_list(statement.get("Action")))
-        and "*" in _as_list(statement.get("Resource"))
-        for statement in _statements(document)
-    )
-
-
-def _any_principal(principal: Any) -> bool:
-    if principal == "*":
-        return True
-    return isinstance(principal, dict) and "*" in _as_list(principal.get("AWS"))
+def full_admin_paths(principal: dict[str, Any], kind: str = "aws.iam.user",
+                     *, through_groups: bool = True) -> list[str]:
+    """How a user, group or role holds full admin (empty if it does not): its own attached
+    and inline policies and, for a user, those of the groups the connector joined on as
+    `Groups`. Raises PolicyError when a document is missing or unreadable."""
+    documents = _documents(principal, INLINE_FIELDS[kind])
+    if kind == "aws.iam.user" and through_groups:
+        if principal.get("GroupList") and "Groups" not in principal:
+            raise PolicyError("the policies of the user's groups were not collected")
+        for group in as_list(principal.get("Groups")):
+            documents += _documents(group, "GroupPolicyList",
+                                    prefix=f"group {group.get('GroupName')}: ")
+    return _admin_paths(documents, partition_of(principal.get("Arn")))
 
 
 def _active_keys(user: dict[str, Any]) -> list[dict[str, Any]]:
@@ -192,17 +225,64 @@ def user_unused_credentials_disabled(user: dict[str, Any]) -> Verdict:
         "A.8.2": "privileged rights belong to reviewed groups or roles, not individual users",
     },
     severity="high",
-    remediation="Detach AdministratorAccess (or the full-admin inline policy) from the user; "
-                "grant admin through a group or an assumable role with MFA.",
+    remediation="Detach the full-admin policy (AdministratorAccess, a customer-managed or an "
+                "inline policy allowing * on *) from the user; grant admin through an "
+                "assumable role with MFA.",
 )
 def user_has_no_direct_admin_rights(user: dict[str, Any]) -> Verdict:
-    direct = [p["PolicyName"] for p in user.get("AttachedManagedPolicies", [])
-              if p["PolicyArn"].split(":", 2)[-1] == ADMINISTRATOR_ACCESS]
-    direct += [p["PolicyName"] for p in user.get("UserPolicyList", [])
-               if grants_full_admin(p.get("PolicyDocument") or {})]
+    try:
+        direct = full_admin_paths(user, through_groups=False)
+    except PolicyError as exc:
+        return errored(f"the user's policies could not be read: {exc}")
     if direct:
         return failed("full admin attached to the user: " + ", ".join(direct))
-    return passed("no full-admin policy attached to the user")
+    return passed("no policy attached to the user grants full admin")
+
+
+@check(
+    "aws.iam.user_holds_no_full_admin",
+    resource="aws.iam.user",
+    title="No IAM user holds full admin rights, directly or through a group",
+    controls={
+        "A.8.2": "full admin held by an IAM user's long-lived password or keys is standing "
+                 "privileged access; it belongs to a role assumed for the task, with MFA",
+    },
+    severity="high",
+    remediation="Remove the user from the admin group or detach the policy; let the people "
+                "who administer the account assume an admin role with MFA (or use IAM "
+                "Identity Center) only when they need it.",
+    needs=("Groups",),
+)
+def user_holds_no_full_admin(user: dict[str, Any]) -> Verdict:
+    try:
+        paths = full_admin_paths(user)
+    except PolicyError as exc:
+        return errored(f"the user's policies could not be read: {exc}")
+    if paths:
+        return failed("holds full admin through " + "; ".join(paths))
+    return passed("no attached, inline or group policy grants the user full admin")
+
+
+@check(
+    "aws.iam.group_grants_no_full_admin",
+    resource="aws.iam.group",
+    title="No IAM group grants its members full admin rights",
+    controls={
+        "A.8.2": "every member of such a group holds unrestricted privileged rights with "
+                 "their own long-lived credentials",
+    },
+    severity="high",
+    remediation="Detach the full-admin policy from the group; grant admin through a role "
+                "that its members assume with MFA when they need it.",
+)
+def group_grants_no_full_admin(group: dict[str, Any]) -> Verdict:
+    try:
+        paths = full_admin_paths(group, "aws.iam.group")
+    except PolicyError as exc:
+        return errored(f"the group's policies could not be read: {exc}")
+    if paths:
+        return failed("grants full admin through " + "; ".join(paths))
+    return passed("no policy of the group grants full admin")
 
 
 @check(
@@ -234,40 +314,107 @@ def user_permissions_granted_through_groups(user: dict[str, Any]) -> Verdict:
         "A.8.2": "whoever gets this policy attached holds unrestricted privileged rights",
     },
     severity="high",
-    remediation="Replace the policy's Action \"*\" on Resource \"*\" with the actions and "
-                "resources its holders need; keep full admin to AWS's AdministratorAccess on a "
-                "few reviewed roles.",
+    remediation="Replace the policy's every-action grant (Action \"*\", or NotAction or "
+                "NotResource with a few exceptions) with the actions and resources its holders "
+                "need; keep full admin to AWS's AdministratorAccess on a few reviewed roles.",
 )
 def policy_grants_no_full_admin(policy: dict[str, Any]) -> Verdict:
-    version = policy.get("DefaultVersion") or {}
-    document = version.get("Document")
-    if not isinstance(document, dict):
-        return errored("the policy's default version document was not collected")
-    if grants_full_admin(document):
+    try:
+        found = default_document(policy)
+        if found is None:
+            return errored("the policy's default version document was not collected")
+        admin = grants_full_admin(found, partition=partition_of(policy.get("Arn")))
+    except PolicyError as exc:
+        return errored(f"the policy's default version could not be read: {exc}")
+    if admin:
         attached = policy.get("AttachmentCount", 0)
-        return failed(f"allows * on * (attached to {attached} principal(s))")
-    return passed("no statement allows * on *")
+        return failed(f"allows every action on every resource (attached to {attached} "
+                      "principal(s))")
+    return passed("no statement allows every action on every resource")
 
 
 @check(
     "aws.iam.role_trust_policy_not_public",
     resource="aws.iam.role",
-    title="No role can be assumed by any AWS principal without a condition",
+    title="No role can be assumed by any AWS principal without a narrowing condition",
     controls={
         "A.5.15": "a role that anyone can assume grants access to unknown external identities",
     },
     severity="critical",
     remediation="Name the trusted accounts, roles or services in the trust policy's Principal, "
-                "or restrict \"*\" with conditions such as aws:PrincipalOrgID or sts:ExternalId.",
+                "or pin \"*\" to your organisation with aws:PrincipalOrgID (sts:ExternalId "
+                "and aws:MultiFactorAuthPresent do not name who may assume it).",
 )
 def role_trust_policy_not_public(role: dict[str, Any]) -> Verdict:
-    public = [
-        statement for statement in _statements(role.get("AssumeRolePolicyDocument") or {})
-        if statement.get("Effect") == "Allow"
-        and not statement.get("Condition")
-        and _any_principal(statement.get("Principal"))
-    ]
+    trust = role.get("AssumeRolePolicyDocument")
+    if trust is None:
+        return errored("the role's trust policy was not collected")
+    try:
+        public = public_statements(trust)
+    except PolicyError as exc:
+        return errored(f"the trust policy could not be read: {exc}")
     if public:
-        return failed("trust policy allows any principal without a condition")
-    return passed("trust policy names its principals or conditions them")
+        return failed(f"trust statements {statement_names(public)} let any principal assume "
+                      "the role without a condition naming who")
+    return passed("trust policy names its principals or pins them with a condition")
 
+
+def _assumers_without_mfa(trust: Any) -> tuple[list[str], bool]:
+    """Who may assume the role without MFA, and whether any statement trusts federation
+    (whose MFA the identity provider enforces, out of sight here)."""
+    gaps: list[str] = []
+    federated = False
+    for statement in statements(trust):
+        if str(statement.get("Effect", "")).lower() != "allow":
+            continue
+        principal = statement.get("Principal")
+        if isinstance(principal, dict) and set(principal) == {"Federated"}:
+            federated = True
+            continue
+        if isinstance(principal, dict):
+            gaps += [f"service {s}" for s in as_list(principal.get("Service"))]
+            if not requires_mfa(statement):
+                gaps += [f"principal {p}" for key in ("AWS", "CanonicalUser")
+                         for p in as_list(principal.get(key))]
+        elif not requires_mfa(statement):
+            gaps.append("any principal" if everyone(principal) or "NotPrincipal" in statement
+                        else f"principal {principal}")
+    return gaps, federated
+
+
+@check(
+    "aws.iam.role_full_admin_requires_mfa",
+    resource="aws.iam.role",
+    title="A role that holds full admin can be assumed only with MFA",
+    controls={
+        "A.8.2": "full admin held by a role is privileged access; the results name every role "
+                 "that holds it, and who may take it up",
+        "A.8.5": "taking up unrestricted rights needs more than one stolen password or key",
+    },
+    severity="high",
+    remediation="Add a Bool aws:MultiFactorAuthPresent \"true\" condition to every trust "
+                "statement naming AWS principals; do not give full admin to roles that "
+                "services assume (grant their workloads the actions they need).",
+)
+def role_full_adminrequires_mfa(role: dict[str, Any]) -> Verdict:
+    trust = role.get("AssumeRolePolicyDocument")
+    try:
+        paths = full_admin_paths(role, "aws.iam.role")
+        if not paths:
+            return not_applicable("the role does not hold full admin")
+        if trust is None:
+            return errored(f"holds full admin through {'; '.join(paths)}; its trust policy "
+                           "was not collected")
+        gaps, federated = _assumers_without_mfa(trust)
+    except PolicyError as exc:
+        return errored(f"the role's policies could not be read: {exc}")
+    held = f"holds full admin through {'; '.join(paths)}"
+    if gaps:
+        return failed(f"{held}; assumable without MFA by {', '.join(gaps)}")
+    if federated and not any(str(s.get("Effect", "")).lower() == "allow"
+                             and not (isinstance(s.get("Principal"), dict)
+                                      and set(s["Principal"]) == {"Federated"})
+                             for s in statements(trust)):
+        return not_applicable(f"{held}; assumed only through federation, whose identity "
+                              "provider enforces MFA out of sight of this check")
+    return passed(f"{held}; every AWS principal that may assume it must use MFA")

@@ -5,21 +5,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from checks.address_ranges import coverage
 from checks.registry import check
-from collector.model import Verdict, failed, not_applicable, passed
+from collector.model import Verdict, errored, failed, not_applicable, passed
 
-WORLD = {"0.0.0.0/0", "::/0"}
 ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
 ALL_PROTOCOLS = "-1"
 TCP = {"tcp", "6"}
 PORTED = {"tcp", "6", "udp", "17"}
 HIGHEST_PORT = 65535
+SHOWN_RANGES = 8
 
 
-def _world_sources(rule: dict[str, Any]) -> list[str]:
-    v4 = [r.get("CidrIp") for r in rule.get("IpRanges", [])]
-    v6 = [r.get("CidrIpv6") for r in rule.get("Ipv6Ranges", [])]
-    return sorted({cidr for cidr in v4 + v6 if cidr in WORLD})
+def _sources(rules: list[dict[str, Any]]) -> list[Any]:
+    return [r.get("CidrIp") for rule in rules for r in rule.get("IpRanges", [])] + [
+        r.get("CidrIpv6") for rule in rules for r in rule.get("Ipv6Ranges", [])]
+
+
+def _exposure(rules: list[dict[str, Any]], what: str) -> Verdict | None:
+    """A failure when the rules that admit `what` together admit a large part of the
+    internet, whatever ranges they split it into; an error when a range cannot be read."""
+    union = coverage(_sources(rules))
+    if union.broad:
+        shown = ", ".join(str(n) for n in union.networks[:SHOWN_RANGES])
+        more = len(union.networks) - SHOWN_RANGES
+        return failed(f"{what} open to {union.describe()} ({shown}"
+                      f"{f' and {more} more' if more > 0 else ''})")
+    if union.malformed:
+        return errored(f"{what}: unreadable source ranges {', '.join(union.malformed)}")
+    return None
 
 
 def _port_range(rule: dict[str, Any]) -> tuple[int, int]:
@@ -49,24 +63,24 @@ def _opens_every_port(rule: dict[str, Any]) -> bool:
     resource="aws.ec2.security_group",
     title="No security group admits SSH (22) or RDP (3389) from anywhere",
     controls={
-        "A.8.20": "remote administration ports open to 0.0.0.0/0 or ::/0 expose hosts' most "
-        "powerful entry points to every network",
+        "A.8.20": "remote administration ports open to the internet (0.0.0.0/0, ::/0, or "
+        "ranges that together cover much of it) expose hosts' most powerful entry points",
     },
     severity="high",
-    remediation="Remove the 0.0.0.0/0 and ::/0 sources from rules covering ports 22 and 3389; "
+    remediation="Remove the internet-wide sources (0.0.0.0/0, ::/0, or wide ranges such as "
+    "0.0.0.0/1 with 128.0.0.0/1) from rules covering ports 22 and 3389; "
     "reach hosts through SSM Session Manager, a VPN or a bastion restricted by CIDR.",
 )
 def security_group_admin_ports_closed_to_internet(group: dict[str, Any]) -> Verdict:
-    exposed = sorted(
-        f"{name} ({port}) from {', '.join(sources)}"
-        for rule in group.get("IpPermissions", [])
-        if (sources := _world_sources(rule))
-        for port, name in ADMIN_PORTS.items()
-        if _opens(rule, port)
-    )
-    if exposed:
-        return failed("open to the internet: " + "; ".join(exposed))
-    return passed("no ingress from anywhere on ports 22 or 3389")
+    verdicts = [v for port, name in ADMIN_PORTS.items()
+                if (v := _exposure([r for r in group.get("IpPermissions", []) if _opens(r, port)],
+                                   f"{name} ({port})"))]
+    failures = [v.reason for v in verdicts if v.status == "fail"]
+    if failures:
+        return failed("; ".join(failures))
+    if verdicts:
+        return verdicts[0]
+    return passed("no ingress from a large part of the internet on ports 22 or 3389")
 
 
 @check(
@@ -82,14 +96,9 @@ def security_group_admin_ports_closed_to_internet(group: dict[str, Any]) -> Verd
     "the narrowest sources that need them.",
 )
 def security_group_all_ports_closed_to_internet(group: dict[str, Any]) -> Verdict:
-    open_rules = sorted(
-        f"{rule.get('IpProtocol')} from {', '.join(sources)}"
-        for rule in group.get("IpPermissions", [])
-        if (sources := _world_sources(rule)) and _opens_every_port(rule)
-    )
-    if open_rules:
-        return failed("every port open to the internet: " + "; ".join(open_rules))
-    return passed("no rule admits every port from anywhere")
+    verdict = _exposure([r for r in group.get("IpPermissions", []) if _opens_every_port(r)],
+                        "every port")
+    return verdict or passed("no rule admits every port from a large part of the internet")
 
 
 @check(

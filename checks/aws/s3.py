@@ -10,68 +10,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from checks.aws.policy import as_list, everyone, public_statements, statement_names, statements
 from checks.registry import check
 from collector.model import FETCH_ERRORS, Verdict, errored, failed, not_applicable, passed
 
 BLOCK_SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
                   "RestrictPublicBuckets")
 BLOCK_FIELDS = ("public_access_block", "account_public_access_block")
-WORLD = ("0.0.0.0/0", "::/0")
-# Condition keys that pin a statement to known accounts, organisations, networks or services.
-# Like S3's own policy-status evaluation, a wildcard principal narrowed by one of them is not
-# counted as public.
-NARROWING_KEYS = frozenset({
-    "aws:sourcearn", "aws:sourceaccount", "aws:sourceowner", "aws:sourcevpc", "aws:sourcevpce",
-    "aws:sourceip", "aws:principalaccount", "aws:principalarn", "aws:principalorgid",
-    "aws:principalorgpaths", "aws:userid", "s3:dataaccesspointarn", "s3:dataaccesspointaccount",
-})
 LOG_DELIVERY = "logging.s3.amazonaws.com"
 
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
 def _statements(bucket: dict[str, Any]) -> list[dict[str, Any]]:
-    return _as_list((bucket.get("policy") or {}).get("Statement"))
-
-
-def _everyone(principal: Any) -> bool:
-    if principal == "*":
-        return True
-    return isinstance(principal, dict) and "*" in _as_list(principal.get("AWS"))
-
-
-def _narrowed(condition: dict[str, Any] | None) -> bool:
-    for operator, clauses in (condition or {}).items():
-        # Negated and IfExists operators let through every caller the key does not describe.
-        if "not" in operator.lower() or operator.lower().endswith("ifexists"):
-            continue
-        for key, values in clauses.items():
-            values = [str(v) for v in _as_list(values)]
-            if key.lower() in NARROWING_KEYS and not {"*", *WORLD} & set(values):
-                return True
-    return False
-
-
-def _grants_public(statement: dict[str, Any]) -> bool:
-    if statement.get("Effect") != "Allow":
-        return False
-    if "NotPrincipal" in statement:  # allows everyone except the principals named
-        return True
-    return _everyone(statement.get("Principal")) and not _narrowed(statement.get("Condition"))
+    policy = bucket.get("policy")
+    return [] if policy is None else statements(policy)
 
 
 def _denies_plain_http(statement: dict[str, Any]) -> bool:
-    if statement.get("Effect") != "Deny" or not _everyone(statement.get("Principal")):
+    if statement.get("Effect") != "Deny" or not everyone(statement.get("Principal")):
         return False
-    if not {"s3:*", "*"} & {a.lower() for a in _as_list(statement.get("Action"))}:
+    if not {"s3:*", "*"} & {a.lower() for a in as_list(statement.get("Action"))}:
         return False
     return any(
         key.lower() == "aws:securetransport"
-        and [str(v).lower() for v in _as_list(value)] == ["false"]
+        and [str(v).lower() for v in as_list(value)] == ["false"]
         for operator, clauses in (statement.get("Condition") or {}).items()
         if operator.lower() == "bool"
         for key, value in clauses.items()
@@ -81,7 +42,7 @@ def _denies_plain_http(statement: dict[str, Any]) -> bool:
 def _receives_access_logs(bucket: dict[str, Any]) -> bool:
     return any(
         statement.get("Effect") == "Allow"
-        and LOG_DELIVERY in _as_list((statement.get("Principal") or {}).get("Service"))
+        and LOG_DELIVERY in as_list((statement.get("Principal") or {}).get("Service"))
         for statement in _statements(bucket)
         if isinstance(statement.get("Principal"), dict)
     )
@@ -97,10 +58,6 @@ def _unknown_blocks(bucket: dict[str, Any]) -> str | None:
     errors = bucket.get(FETCH_ERRORS) or {}
     unknown = [f"{field}: {errors[field]}" for field in BLOCK_FIELDS if field in errors]
     return "; ".join(unknown) or None
-
-
-def _statement_names(statements: list[dict[str, Any]]) -> str:
-    return ", ".join(str(s.get("Sid") or f"#{i}") for i, s in enumerate(statements, 1))
 
 
 @check(
@@ -157,17 +114,18 @@ def bucket_public_access_blocked(bucket: dict[str, Any]) -> Verdict:
     needs=("policy",),
 )
 def bucket_policy_not_public(bucket: dict[str, Any]) -> Verdict:
-    public = [s for s in _statements(bucket) if _grants_public(s)]
+    policy = bucket.get("policy")
+    public = [] if policy is None else public_statements(policy)
     if not public:
         return passed("no statement grants access to any principal")
     if _effective_block(bucket)["RestrictPublicBuckets"]:
-        return passed(f"statements {_statement_names(public)} allow any principal, but "
+        return passed(f"statements {statement_names(public)} allow any principal, but "
                       "RestrictPublicBuckets limits them to this account and AWS services")
     unknown = _unknown_blocks(bucket)
     if unknown:
         return errored(f"public statements found; whether they are restricted could not be "
                        f"collected: {unknown}")
-    return failed(f"statements {_statement_names(public)} allow any principal")
+    return failed(f"statements {statement_names(public)} allow any principal")
 
 
 @check(

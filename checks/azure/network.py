@@ -2,15 +2,16 @@
 
 Rules are read in priority order, as Azure applies them: the first rule that matches a packet
 decides. A rule decides for traffic from the internet when its source is the internet itself
-(`*`, `Internet`, `Any`, `0.0.0.0/0`, `::/0`); rules naming narrower sources neither expose a
-port to the internet nor close it to the internet, so they are passed over."""
+(`*`, `Internet`, `Any`) or address prefixes that together cover it (checks/address_ranges.py);
+rules naming narrower sources neither expose a port to the internet nor close it to the
+internet, so they are passed over."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from typing import Any
 
+from checks.address_ranges import coverage, network
 from checks.azure.properties import MISSING, missing, prop
 from checks.registry import check
 from collector.model import Verdict, failed, passed
@@ -22,19 +23,21 @@ PORTED = ("tcp", "udp")  # the protocols that have ports; `*` rules apply to bot
 HIGHEST_PORT = 65535
 
 
-def _internet(prefix: Any) -> bool:
-    text = str(prefix).strip().lower()
-    if text in INTERNET_TAGS:
+def _sources(rule: dict[str, Any]) -> list[str]:
+    return [str(s).strip() for s in
+            [rule.get("sourceAddressPrefix"), *(rule.get("sourceAddressPrefixes") or [])] if s]
+
+
+def _from_internet(rule: dict[str, Any], *, allowing: bool) -> bool:
+    """Whether the rule decides for traffic from the internet: an internet tag, or address
+    prefixes that together cover every address (a Deny) or a large part of them (an Allow:
+    0.0.0.0/1 with 128.0.0.0/1 admits everyone as 0.0.0.0/0 does). Service tags and
+    application security groups are not addresses and name no internet source."""
+    sources = _sources(rule)
+    if any(s.lower() in INTERNET_TAGS for s in sources):
         return True
-    try:
-        return ipaddress.ip_network(text, strict=False).prefixlen == 0
-    except ValueError:  # a service tag or an application security group
-        return False
-
-
-def _from_internet(rule: dict[str, Any]) -> bool:
-    sources = [rule.get("sourceAddressPrefix"), *(rule.get("sourceAddressPrefixes") or [])]
-    return any(_internet(s) for s in sources if s)
+    union = coverage(s for s in sources if network(s) is not None)
+    return union.broad if allowing else union.everyone
 
 
 def _port_ranges(rule: dict[str, Any]) -> list[tuple[int, int]]:
@@ -68,8 +71,9 @@ def _exposing(group: dict[str, Any], protocol: str,
     for name, rule in _inbound(group):
         if str(rule.get("protocol", "")).lower() not in (protocol, "*"):
             continue
-        if _from_internet(rule) and covers(_port_ranges(rule)):
-            return (name, rule) if str(rule.get("access", "")).lower() == "allow" else None
+        allowing = str(rule.get("access", "")).lower() == "allow"
+        if _from_internet(rule, allowing=allowing) and covers(_port_ranges(rule)):
+            return (name, rule) if allowing else None
     return None
 
 
@@ -89,9 +93,8 @@ def _judge(group: dict[str, Any], protocols: tuple[str, ...],
     if found is None:
         return passed(f"no inbound rule admits {what} from the internet")
     name, rule = found
-    sources = [rule.get("sourceAddressPrefix"), *(rule.get("sourceAddressPrefixes") or [])]
     return failed(f"rule {name} (priority {rule.get('priority')}) admits {what} from "
-                  f"{', '.join(str(s) for s in sources if s)}")
+                  f"{', '.join(_sources(rule))}")
 
 
 @check(

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from checks.address_ranges import coverage, span
 from checks.azure.properties import MISSING, missing, prop
 from checks.registry import check
-from collector.model import Verdict, failed, not_applicable, passed
+from collector.model import Verdict, errored, failed, not_applicable, passed
 
 SERVER = "azure.sql.server"
 DATABASE = "azure.sql.database"
 MODERN_TLS = ("1.2", "1.3")
-EVERY_ADDRESS = ("0.0.0.0", "255.255.255.255")
 
 
 @check(
@@ -37,9 +37,9 @@ def server_auditing_enabled(server: dict[str, Any]) -> Verdict:
 @check(
     "azure.sql.server_firewall_not_open_to_all",
     resource=SERVER,
-    title="No Azure SQL server firewall rule admits every address",
-    controls={"A.8.20": "a rule from 0.0.0.0 to 255.255.255.255 puts the server's login "
-                        "endpoint in front of the whole internet"},
+    title="No Azure SQL server firewall admits every address, or a large part of them",
+    controls={"A.8.20": "rules from 0.0.0.0 to 255.255.255.255, alone or together, put the "
+                        "server's login endpoint in front of the whole internet"},
     severity="high",
     remediation="Delete the rule and allow only the addresses or virtual networks that need "
                 "the server; prefer private endpoints with public network access disabled.",
@@ -48,15 +48,23 @@ def server_auditing_enabled(server: dict[str, Any]) -> Verdict:
 def server_firewall_not_open_to_all(server: dict[str, Any]) -> Verdict:
     if prop(server, "publicNetworkAccess") == "Disabled":
         return passed("public network access disabled: firewall rules do not apply")
-    open_rules = sorted(
-        str(rule.get("name"))
-        for rule in server.get("firewall_rules") or []
-        if (prop(rule, "startIpAddress"), prop(rule, "endIpAddress")) == EVERY_ADDRESS
-    )
-    if open_rules:
-        return failed(f"firewall rule {', '.join(open_rules)} admits every address")
-    return passed(f"{len(server.get('firewall_rules') or [])} firewall rule(s), none admits "
-                  "every address")
+    rules = server.get("firewall_rules") or []
+    ranges: list[Any] = []
+    unreadable = []
+    for rule in rules:
+        found = span(prop(rule, "startIpAddress"), prop(rule, "endIpAddress"))
+        if found is None:
+            unreadable.append(str(rule.get("name")))
+        else:
+            ranges += found
+    # Rules add up: 0.0.0.0-127.255.255.255 and 128.0.0.0-255.255.255.255 admit everyone.
+    union = coverage(ranges)
+    if union.broad:
+        return failed(f"{len(rules)} firewall rule(s) together admit {union.describe()}")
+    if unreadable:
+        return errored(f"firewall rule(s) {', '.join(unreadable)} have no readable address "
+                       "range")
+    return passed(f"{len(rules)} firewall rule(s), together admitting {union.describe()}")
 
 
 @check(

@@ -1,5 +1,6 @@
 """IAM and KMS of the sample organisation: a few people and machines, their groups and roles,
-a weak password policy, a wildcard admin policy, and KMS keys with and without rotation.
+a weak password policy, wildcard admin policies (one spelt with NotAction) held by a group, a
+machine user and roles, and KMS keys with and without rotation.
 
 What the emulator cannot express is not planted: the root user never has MFA there (so that
 failure is planted, as in a fresh account), and credentials cannot be backdated through the
@@ -24,6 +25,10 @@ DEVELOPER = {"Version": "2012-10-17", "Statement": [
      "Resource": "*"},
     {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
      "Resource": "arn:aws:s3:::acme-app-*/*"},
+]}
+# Full admin in other words: every action but one, which the holder can grant back.
+PLATFORM_ALL = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "NotAction": ["s3:DeleteBucket"], "Resource": "*"},
 ]}
 AUDIT_READ = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["cloudtrail:LookupEvents", "config:Get*", "iam:Get*"],
@@ -68,7 +73,10 @@ def _seed_iam(iam: Any, region: str, planted: Planted) -> None:
     iam.create_group(GroupName="developers")
     iam.attach_group_policy(GroupName="developers", PolicyArn=developer)
 
-    _person(iam, "alice", "admins", mfa=True)
+    plant(planted, "aws.iam.group_grants_no_full_admin", f"arn:aws:iam::{ACCOUNT}:group/admins")
+
+    alice = _person(iam, "alice", "admins", mfa=True)
+    plant(planted, "aws.iam.user_holds_no_full_admin", alice)
     bob = _person(iam, "bob", "developers", mfa=False)
     plant(planted, "aws.iam.user_console_mfa_enabled", bob)
     _person(iam, "dave", "developers", mfa=True)
@@ -85,6 +93,7 @@ def _seed_iam(iam: Any, region: str, planted: Planted) -> None:
         iam.put_user_policy(UserName="ci-deploy", PolicyName="deploy-everything",
                             PolicyDocument=json.dumps(FULL_ADMIN))
     plant(planted, "aws.iam.user_has_no_direct_admin_rights", ci)
+    plant(planted, "aws.iam.user_holds_no_full_admin", ci)
     plant(planted, "aws.iam.user_permissions_granted_through_groups", ci)
     key = iam.create_access_key(UserName="ci-deploy")["AccessKey"]
     # One call with the key, so that the credential report shows it in use.
@@ -107,6 +116,19 @@ def _seed_iam(iam: Any, region: str, planted: Planted) -> None:
     vendor = iam.create_role(RoleName="vendor-audit",
                              AssumeRolePolicyDocument=_trust({"AWS": "*"}))["Role"]["Arn"]
     plant(planted, "aws.iam.role_trust_policy_not_public", vendor)
+
+    # Full admin held by roles: one taken up only with MFA, one a build service assumes.
+    iam.create_role(RoleName="break-glass", AssumeRolePolicyDocument=_trust(
+        {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        {"Bool": {"aws:MultiFactorAuthPresent": "true"}}))
+    iam.attach_role_policy(RoleName="break-glass", PolicyArn=org_admin)
+    platform = iam.create_policy(PolicyName="PlatformAll",
+                                 PolicyDocument=json.dumps(PLATFORM_ALL))["Policy"]["Arn"]
+    plant(planted, "aws.iam.policy_grants_no_full_admin", platform)
+    builder = iam.create_role(RoleName="platform-build", AssumeRolePolicyDocument=_trust(
+        {"Service": "codebuild.amazonaws.com"}))["Role"]["Arn"]
+    iam.attach_role_policy(RoleName="platform-build", PolicyArn=platform)
+    plant(planted, "aws.iam.role_full_admin_requires_mfa", builder)
 
 
 def _seed_kms(kms: Any, region: str, first: bool, planted: Planted) -> None:

@@ -4,6 +4,9 @@ customer-managed policy with what is attached to it.
 Two bulk sources cover everything: get_account_authorization_details (users, groups, roles and
 local policies with their documents, up to 1,000 per call) and the credential report (one CSV
 row per user: console password, MFA and access-key dates). No per-user calls are made.
+Policies and groups are read before users and roles, so that every attached customer-managed
+policy carries its default version's document, and every user the policies of its groups:
+each principal's evidence shows every path to full admin.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ REPORT_POLLS = 15
 REPORT_POLL_MAX_SECONDS = 8.0
 
 ROOT_ROW = "<root_account>"
+GROUP_POLICY_FIELDS = ("GroupName", "Arn", "AttachedManagedPolicies", "GroupPolicyList")
 
 # Values the credential report writes where there is no date (never used, no key, unknown).
 _NO_VALUE = frozenset({"N/A", "not_supported", "no_information", ""})
@@ -100,6 +104,31 @@ def _role(entry: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _details(iam: Any, *kinds: str) -> Iterator[dict[str, Any]]:
+    return iam.get_paginator("get_account_authorization_details").paginate(
+        Filter=list(kinds), PaginationConfig={"PageSize": 1000})
+
+
+def _attach_documents(principal: dict[str, Any], documents: dict[str, Any]) -> None:
+    """Give each attached customer-managed policy its default version's document. AWS-managed
+    policies are not listed here and stay as named; a policy missing from the listing (made
+    while it was read) stays without one, which checks report as an error."""
+    for attached in principal.get("AttachedManagedPolicies", []):
+        document = documents.get(attached.get("PolicyArn"))
+        if document is not None:
+            attached["Document"] = document
+
+
+def _join_groups(user: dict[str, Any], groups: dict[str, dict[str, Any]]) -> None:
+    """Copy onto the user the policies of its groups, so that its evidence shows every path to
+    its rights."""
+    user["Groups"] = [groups[name] for name in user.get("GroupList", []) if name in groups]
+    unlisted = [name for name in user.get("GroupList", []) if name not in groups]
+    if unlisted:
+        user.setdefault(FETCH_ERRORS, {})["Groups"] = (
+            f"group(s) {', '.join(unlisted)} not in the account's group listing")
+
+
 @service("iam", kinds=KINDS, regional=False)
 def iam_resources(session: AwsSession, scope: Scope, region: str) -> Iterator[Resource]:
     iam = session.client("iam", region)
@@ -124,24 +153,36 @@ def iam_resources(session: AwsSession, scope: Scope, region: str) -> Iterator[Re
     yield scope.resource("aws.iam.password_policy",
                          f"arn:{partition}:iam::{scope.id}:password-policy", password_policy)
 
-    pages = iam.get_paginator("get_account_authorization_details").paginate(
-        Filter=["User", "Group", "Role", "LocalManagedPolicy"],
-        PaginationConfig={"PageSize": 1000},
-    )
-    for page in pages:
+    # Policies and groups first, so that users and roles can carry the documents that
+    # judge them: two listings of the account, however many principals it has.
+    documents: dict[str, Any] = {}
+    groups: list[dict[str, Any]] = []
+    for page in _details(iam, "LocalManagedPolicy", "Group"):
+        for entry in page.get("Policies", []):
+            policy = jsonable(_policy(entry))
+            documents[policy["Arn"]] = (policy.get("DefaultVersion") or {}).get("Document")
+            yield scope.resource("aws.iam.policy", policy["Arn"], policy)
+        groups += [jsonable(entry) for entry in page.get("GroupDetailList", [])]
+    joined: dict[str, dict[str, Any]] = {}
+    for group in groups:
+        _attach_documents(group, documents)
+        joined[group["GroupName"]] = {k: group[k] for k in GROUP_POLICY_FIELDS if k in group}
+        yield scope.resource("aws.iam.group", group["Arn"], group)
+
+    for page in _details(iam, "User", "Role"):
         for entry in page.get("UserDetailList", []):
             user = jsonable(entry)
+            _attach_documents(user, documents)
+            _join_groups(user, joined)
             report = credentials.get(user["UserName"])
             if report is not None:
                 user["credential_report"] = report
             else:
-                user[FETCH_ERRORS] = {"credential_report": report_error or (
+                user.setdefault(FETCH_ERRORS, {})["credential_report"] = report_error or (
                     "user not in the credential report yet (AWS rebuilds it at most every "
-                    "4 hours)")}
+                    "4 hours)")
             yield scope.resource("aws.iam.user", user["Arn"], user)
-        for entry in page.get("GroupDetailList", []):
-            yield scope.resource("aws.iam.group", entry["Arn"], jsonable(entry))
         for entry in page.get("RoleDetailList", []):
-            yield scope.resource("aws.iam.role", entry["Arn"], jsonable(_role(entry)))
-        for entry in page.get("Policies", []):
-            yield scope.resource("aws.iam.policy", entry["Arn"], jsonable(_policy(entry)))
+            role = jsonable(_role(entry))
+            _attach_documents(role, documents)
+            yield scope.resource("aws.iam.role", role["Arn"], role)

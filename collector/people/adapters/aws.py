@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from checks.aws.iam import grants_full_admin
+from checks.aws.iam import full_admin_paths
+from checks.aws.policy import PolicyError
 from collector.model import FETCH_ERRORS
 from collector.people.identities import Identity, adapter, identifiers
 
@@ -15,11 +16,14 @@ _OWNER_TAGS = ("email", "mail", "owner", "user")
 
 
 def _full_admin(user: dict[str, Any]) -> bool:
-    attached = [p.get("PolicyArn", "").split(":", 2)[-1]
-                for p in user.get("AttachedManagedPolicies") or []]
-    documents = [p.get("PolicyDocument") or {} for p in user.get("UserPolicyList") or []]
-    return ("iam::aws:policy/AdministratorAccess" in attached
-            or any(grants_full_admin(d) for d in documents if isinstance(d, dict)))
+    # Evidence collected before groups' policies were joined onto users names only the user's
+    # own; a document that cannot be read at all is the user's checks' error to report.
+    for through_groups in (True, False):
+        try:
+            return bool(full_admin_paths(user, through_groups=through_groups))
+        except PolicyError:
+            continue
+    return False
 
 
 @adapter("aws.iam.user")

@@ -136,20 +136,20 @@ def graphql(client: HttpClient, path: str, *, operation: str, query: str,
                                   body={"query": query, "variables": sent})
         if not isinstance(answer, dict):
             raise MalformedResponse(operation, "the GraphQL answer is not an object")
-        errors = answer.get("errors")
-        if (on_partial is not None and errors and isinstance(errors, list)
-                and isinstance(answer.get("data"), dict)
-                and all(isinstance(e, dict) and e.get("path") for e in errors)):
-            on_partial(errors)
-        elif errors:
-            first = answer["errors"][0] if isinstance(answer["errors"], list) else {}
-            message = first.get("message", "") if isinstance(first, dict) else str(first)
-            kind = first.get("type", "GraphQLError") if isinstance(first, dict) else "GraphQLError"
-            raise HttpError(operation, 200, str(kind), str(message))
         data = answer.get("data")
         node: Any = data
         for name in connection:
             node = node.get(name) if isinstance(node, dict) else None
+        errors = answer.get("errors")
+        if (on_partial is not None and errors and isinstance(errors, list)
+                and isinstance(node, dict)
+                and all(isinstance(e, dict) and e.get("path") for e in errors)):
+            on_partial(errors)
+        elif errors:
+            first = errors[0] if isinstance(errors, list) and errors else {}
+            message = first.get("message", "") if isinstance(first, dict) else str(first)
+            kind = first.get("type", "GraphQLError") if isinstance(first, dict) else "GraphQLError"
+            raise HttpError(operation, 200, str(kind), str(message))
         if not isinstance(data, dict) or not isinstance(node, dict):
             raise MalformedResponse(operation, f"no {'.'.join(connection)} in the answer")
         yield data

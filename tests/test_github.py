@@ -246,3 +246,40 @@ def test_the_dependabot_alerts_page_by_cursor_and_many_collaborators_are_asked_o
 def test_bad_settings_name_the_field(options: dict[str, Any], problem: str) -> None:
     with pytest.raises(ValidationError, match=problem):
         Settings(**{"organization": "acme", "ca_bundle": str(ca_file()), **options})
+
+
+def test_the_demo_serves_its_organisation_with_what_it_planted(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from collector.config import SourceConfig
+    from collector.demo.emulators import DEMOS
+    from tests.github_support import SINGLE
+    from tests.helpers import assert_failures_are_planted
+
+    module = importlib.import_module("collector.demo.emulators.github")
+    assert module.__name__ in DEMOS
+    demo = module.start_demo(tmp_path)
+    try:
+        for name, value in demo.env.items():
+            monkeypatch.setenv(name, value)
+        source = SourceConfig(**demo.source)
+        items = list(collect(source.settings()))
+    finally:
+        demo.stop()
+    assert source.kind == "github" and "GITHUB_TOKEN" not in demo.env
+    assert_failures_are_planted(demo.planted, items, set(demo.planted), fail_only=SINGLE)
+
+
+def test_every_call_is_reported_to_the_observer_once(github_fake: GitHubFake) -> None:
+    seen: list[tuple[str, str, int, int]] = []
+    github_fake.api.throttle_every(4, github.too_many())
+    list(collect(github_fake.settings(), lambda *call: seen.append(call)))
+    assert {service for service, *_ in seen} == {"github"}
+    assert {operation for _, operation, *_ in seen} >= {
+        "orgs.get", "orgs.listMembers", "repos.listForOrg", "graphql.repositories",
+        "dependabot.listAlertsForOrg", "repos.getBranchProtection"}
+    # The one refusal is legacy-billing's "Branch not protected"; throttling was retried.
+    assert {(operation, status) for _, operation, status, _ in seen if status != 200} == {
+        ("repos.getBranchProtection", 404)}
+    assert len(seen) + sum(retries for *_, retries in seen) == github_fake.api.total_calls

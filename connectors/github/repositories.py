@@ -126,8 +126,10 @@ def _name(repo: Any) -> str:
 def _graph(github: GitHub, scope: Scope, spool: KeyedSpool) -> str | None:
     """The GraphQL side of every repository into `spool` by lower-cased name (GitHub's names
     are unique regardless of case), with the fields that failed for it under FETCH_ERRORS;
-    or why the listing failed."""
+    or why the listing failed, or why some repositories came as null (a non-null field that
+    failed nulls its whole repository)."""
     partial: list[dict[str, Any]] = []
+    nulled: list[str] = []
     try:
         variables = {"org": login_of(scope), "page": PAGE, "rules": RULES_PAGE,
                      "bypass": BYPASS_PAGE, "collaborators": COLLABORATORS_PAGE}
@@ -141,12 +143,17 @@ def _graph(github: GitHub, scope: Scope, spool: KeyedSpool) -> str | None:
             partial.clear()
             spool.put((node["name"].lower(), _node(node, failures.get(index, {})))
                       for index, node in enumerate(nodes) if isinstance(node, dict))
+            nulled.extend(message for index, node in enumerate(nodes) if node is None
+                          for message in failures.get(index, {}).values())
     except HttpError as exc:
         if exc.status == 0:
             raise
         return str(exc)
     except (KeyError, TypeError, AttributeError) as exc:
         return f"graphql.repositories: unexpected answer: {type(exc).__name__}: {exc}"
+    if nulled:
+        return (f"graphql.repositories: {len(nulled)} repositories answered null: "
+                f"{sorted(set(nulled))[0]}")
     return None
 
 

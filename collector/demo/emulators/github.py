@@ -514,6 +514,9 @@ def start_demo(workdir: Path) -> DemoSource:
 
     org, planted = sample_org()
     api, tokens, _ = start(org)
-    token = personal_token(tokens, org)
-    return DemoSource(source=source_for(api, org), env={"GITHUB_TOKEN": token},
-                      planted=planted, stop=api.stop)
+    # A variable of the demo's own, so that an operator's GITHUB_TOKEN is neither used nor
+    # replaced.
+    variable = "ANNEXA_DEMO_GITHUB_TOKEN"
+    return DemoSource(source=source_for(api, org, token_env=variable),
+                      env={variable: personal_token(tokens, org)}, planted=planted,
+                      stop=api.stop)

@@ -26,7 +26,8 @@ class Refused(graphql.GraphQLError):
 
 
 def _connection(items: list[Any], info: graphql.GraphQLResolveInfo, first: int | None,
-                after: str | None, page_size: int, edges: bool = False) -> dict[str, Any]:
+                after: str | None, page_size: int, edges: bool = False,
+                convert: Any = None) -> dict[str, Any]:
     if first is None:
         raise Refused("MISSING_PAGINATION_BOUNDARIES", "You must provide a `first` or `last` "
                       f"value to properly paginate the `{info.field_name}` connection.")
@@ -39,6 +40,8 @@ def _connection(items: list[Any], info: graphql.GraphQLResolveInfo, first: int |
     except ValueError:
         raise Refused("INVALID_CURSOR_ARGUMENTS",
                       f"`{after}` does not appear to be a valid cursor.") from None
+    if convert is not None:  # only the page's items are built
+        page = [convert(item) for item in page]
     nodes = [item["node"] for item in page] if edges else page
     return {"nodes": nodes, "edges": page if edges else [{"node": n} for n in page],
             "totalCount": len(items), "pageInfo": {
@@ -67,8 +70,8 @@ def schema() -> graphql.GraphQLSchema:
                          **_: Any) -> Any:
             org: Org = obj["_org"]
             ordered = sorted(org.repos, key=lambda r: r.name.lower())
-            return _connection([_repository(org, r, context(info)) for r in ordered], info,
-                               first, after, context(info)["page_size"])
+            return _connection(ordered, info, first, after, context(info)["page_size"],
+                               convert=lambda repo: _repository(org, repo, context(info)))
 
         def paged(key: str, edges: bool = False) -> Any:
             def resolve(obj: dict[str, Any], info: graphql.GraphQLResolveInfo,

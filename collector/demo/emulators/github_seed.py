@@ -107,3 +107,31 @@ def sample_org() -> tuple[Org, dict[str, set[str]]]:
         "github.repository.no_critical_alert_open_beyond_30_days": {_repo_key("payments")},
     }
     return org, planted
+
+
+def scale_org(repositories: int) -> Org:
+    """An organisation of `repositories` repositories for the benchmark: a quarter as many
+    members, twenty outside collaborators, an organisation ruleset over every fifth
+    repository and classic rules on the others, a critical alert open in every tenth, and five
+    repositories whose rule only REST may read."""
+    repos = []
+    for n in range(repositories):
+        repo = Repo(f"service-{n:05d}", 100_000 + n, protection=None if n % 5 == 0
+                    else protection_rule(1 + n % 2, force_pushes=n % 17 == 0),
+                    protection_restricted=n < 5, secret_scanning="disabled" if n % 13 == 0
+                    else "enabled", vulnerability_alerts=n % 11 != 0)
+        if n % 50 == 0:
+            repo.collaborators = {f"contractor-{n % 20:02d}": "WRITE" if n % 100 else "ADMIN"}
+        repos.append(repo)
+    return Org(
+        ORG, members={f"dev-{n:05d}": {"role": "admin" if n < 3 else "member",
+                                       "two_factor": n % 40 != 0}
+                      for n in range(max(repositories // 4, 1))},
+        outside_collaborators=[f"contractor-{n:02d}" for n in range(20)],
+        repos=repos,
+        rulesets=[Ruleset(9001, "every-fifth", repositories={
+            r.name for r in repos[::5]}, rules=[_pull_request(1), ("NON_FAST_FORWARD", None),
+                                                ("DELETION", None)])],
+        alerts=[{"number": n + 1, "repository": repos[n].name, "state": "open",
+                 "severity": "critical", "package": f"pkg-{n}", "ghsa_id": f"GHSA-{n:04d}",
+                 "created_at": _ago(10 + n % 60)} for n in range(0, repositories, 10)])

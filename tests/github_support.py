@@ -100,6 +100,3 @@ def write_config(tmp_path: Path, database_url: str, fake: GitHubFake, **options:
     return config_file(tmp_path, database_url,
                        {**fake.source(**options), "schedule": "1h", "max_attempts": 4})
 
-
-def by_key(items: list[Any]) -> dict[str, dict[str, Any]]:
-    return {i.key: i.data for i in items if isinstance(i, Resource)}

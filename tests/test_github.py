@@ -17,13 +17,8 @@ from collector.model import FETCH_ERRORS, CollectionError, Resource
 from connectors.github import CredentialsUnavailable, Settings, SourceUnreachable, collect
 from connectors.github.api import LIMITS, SECONDARY_WAIT, GitHub, throttled
 from connectors.http import HttpClient
-from tests.github_support import (
-    ORG_KEY,
-    GitHubFake,
-    by_key,
-    github_fake,
-    github_server,
-)
+from tests.github_support import ORG_KEY, GitHubFake, github_fake, github_server
+from tests.helpers import by_key
 
 __all__ = ["github_fake", "github_server"]
 

@@ -13,12 +13,17 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from collector.cli import main
 from collector.config import ConfigError, load
 from collector.demo.emulators import github
 from collector.schema import now
 from tests.github_support import SINGLE, GitHubFake, github_fake, github_server, write_config
-from tests.helpers import annexa, assert_failures_are_planted, controls_json, failing_by_check
+from tests.helpers import (
+    annexa,
+    assert_export_verifies,
+    assert_failures_are_planted,
+    controls_json,
+    failing_by_check,
+)
 
 __all__ = ["github_fake", "github_server"]
 
@@ -76,12 +81,8 @@ def test_the_organisation_is_judged_stored_sealed_and_exported(tmp_path, databas
     code, out, _ = annexa(capsys, config, "collect")
     assert code == 0 and "(0 new versions, 0 new blobs)" in out, out
     assert annexa(capsys, config, "verify")[0] == 0
-    bundle = tmp_path / "github.zip"
-    code, _, err = annexa(capsys, config, "export", "--from", started.isoformat(), "--to",
-                          (now() + timedelta(seconds=1)).isoformat(), "--out", str(bundle))
-    assert code == 0, err
-    capsys.readouterr()
-    assert main(["verify-bundle", str(bundle)]) == 0, capsys.readouterr()
+    assert_export_verifies(capsys, config, tmp_path / "github.zip", started.isoformat(),
+                           (now() + timedelta(seconds=1)).isoformat())
 
 
 def test_protection_403_is_an_error_for_its_branch_checks_and_404_a_finding(

@@ -4,9 +4,10 @@ scanning with push protection, Dependabot alerts and how long critical ones stay
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from checks.github.protection import DEFAULT_BRANCH, PROTECTION, classic, rules
+from checks.github.protection import DEFAULT_BRANCH, PROTECTION, Classic, classic, rules
 from checks.registry import check
 from checks.timestamps import days_since
 from collector.model import Verdict, failed, not_applicable, passed
@@ -37,6 +38,25 @@ def _unless_branch(repo: dict[str, Any]) -> Verdict | None:
 
 def _unprotected(repo: dict[str, Any]) -> str:
     return f"{repo['default_branch']} is not protected (no branch protection rule, no ruleset)"
+
+
+def _blocks(repo: dict[str, Any], rule_type: str, allows: Callable[[Classic], bool],
+            what: str) -> Verdict:
+    """Whether an active ruleset's rule of `rule_type`, or a classic rule that does not
+    allow it, refuses `what` on the default branch (rulesets add to a classic rule: the
+    stricter wins)."""
+    skip = _unless_branch(repo)
+    if skip is not None:
+        return skip
+    rule, active = classic(repo), rules(repo)
+    blocking = [r.ruleset for r in active if r.type == rule_type]
+    if blocking:
+        return passed(f"ruleset {blocking[0]} refuses {what}")
+    if rule is not None and not allows(rule):
+        return passed(f"branch protection refuses {what}")
+    if rule is None:
+        return failed(_unprotected(repo) if not active else f"no rule refuses {what}")
+    return failed(f"branch protection allows {what}")
 
 
 @check(
@@ -83,18 +103,7 @@ def default_branch_requires_approving_review(repo: dict[str, Any]) -> Verdict:
     needs=BRANCH_NEEDS,
 )
 def default_branch_blocks_force_pushes(repo: dict[str, Any]) -> Verdict:
-    skip = _unless_branch(repo)
-    if skip is not None:
-        return skip
-    rule, active = classic(repo), rules(repo)
-    blocking = [r.ruleset for r in active if r.type == "NON_FAST_FORWARD"]
-    if blocking:
-        return passed(f"ruleset {blocking[0]} blocks force pushes")
-    if rule is not None and not rule.force_pushes:
-        return passed("branch protection blocks force pushes")
-    if rule is None:
-        return failed(_unprotected(repo) if not active else "no rule blocks force pushes")
-    return failed("branch protection allows force pushes")
+    return _blocks(repo, "NON_FAST_FORWARD", lambda rule: rule.force_pushes, "force pushes")
 
 
 @check(
@@ -110,18 +119,7 @@ def default_branch_blocks_force_pushes(repo: dict[str, Any]) -> Verdict:
     needs=BRANCH_NEEDS,
 )
 def default_branch_blocks_deletion(repo: dict[str, Any]) -> Verdict:
-    skip = _unless_branch(repo)
-    if skip is not None:
-        return skip
-    rule, active = classic(repo), rules(repo)
-    blocking = [r.ruleset for r in active if r.type == "DELETION"]
-    if blocking:
-        return passed(f"ruleset {blocking[0]} restricts deletion")
-    if rule is not None and not rule.deletions:
-        return passed("branch protection refuses deletion")
-    if rule is None:
-        return failed(_unprotected(repo) if not active else "no rule restricts deletion")
-    return failed("branch protection allows deletion")
+    return _blocks(repo, "DELETION", lambda rule: rule.deletions, "deletion")
 
 
 @check(

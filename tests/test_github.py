@@ -278,3 +278,23 @@ def test_every_call_is_reported_to_the_observer_once(github_fake: GitHubFake) ->
     assert {(operation, status) for _, operation, status, _ in seen if status != 200} == {
         ("repos.getBranchProtection", 404)}
     assert len(seen) + sum(retries for *_, retries in seen) == github_fake.api.total_calls
+
+
+def test_a_spent_window_is_waited_out_before_the_next_call_not_run_into(
+        github_fake: GitHubFake) -> None:
+    window = github.Window(limit=2, seconds=1)
+    api, tokens, _ = github.start(github_fake.org, window=window)
+    try:
+        seen: list[tuple[str, str, int, int]] = []
+        token = github.personal_token(tokens, github_fake.org)
+        client = HttpClient(api.url, service="github", limits=LIMITS,
+                            settings=github_fake.settings(), observer=lambda *c: seen.append(c),
+                            headers={"Authorization": f"Bearer {token}"})
+        for _ in range(3):
+            assert client.get_json("orgs/acme", operation="orgs.get")["login"] == "acme"
+    finally:
+        api.stop()
+    # The second call says X-RateLimit-Remaining 0: the client waits for the window's reset
+    # before the third, so no call is refused and none is retried.
+    assert [(status, retries) for *_, status, retries in seen] == [(200, 0)] * 3
+    assert api.calls["orgs.get"] == 3

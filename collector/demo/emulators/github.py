@@ -15,6 +15,7 @@ GitHub does, with null and a FORBIDDEN error at its path.
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 import time
@@ -163,20 +164,21 @@ class Window:
 
     def __init__(self, limit: int = 5000, seconds: float = 3600) -> None:
         self.limit, self.seconds = limit, seconds
-        self._used: dict[str, tuple[float, int]] = {}
+        self._used: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
     def spend(self, token: str) -> tuple[int, int]:
-        """(remaining after this call, reset epoch); remaining -1 means refused."""
+        """(remaining after this call, reset epoch); remaining -1 means refused. As GitHub's,
+        a window resets at a whole second, the one its X-RateLimit-Reset names."""
         now = time.time()
         with self._lock:
-            start, used = self._used.get(token, (now, 0))
-            if now >= start + self.seconds:
-                start, used = now, 0
+            reset, used = self._used.get(token, (0, 0))
+            if now >= reset:
+                reset, used = math.ceil(now + self.seconds), 0
             if used >= self.limit:
-                return -1, int(start + self.seconds)
-            self._used[token] = (start, used + 1)
-            return self.limit - used - 1, int(start + self.seconds)
+                return -1, reset
+            self._used[token] = (reset, used + 1)
+            return self.limit - used - 1, reset
 
 
 def install(api: FakeApi, org: Org, tokens: Tokens,

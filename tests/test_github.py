@@ -298,3 +298,25 @@ def test_a_spent_window_is_waited_out_before_the_next_call_not_run_into(
     # before the third, so no call is refused and none is retried.
     assert [(status, retries) for *_, status, retries in seen] == [(200, 0)] * 3
     assert api.calls["orgs.get"] == 3
+
+
+def test_rules_or_bypass_actors_beyond_one_page_are_not_judged_as_if_complete(
+        github_fake: GitHubFake) -> None:
+    from checks.registry import load_all
+    from collector.evaluate import evaluate_all
+
+    web, payments = github_fake.org.rulesets[0], github.Ruleset(7100, "crowded")
+    web.bypass = [{**web.bypass[0], "actor": {"__typename": "Team", "slug": f"team-{n}",
+                                              "name": f"Team {n}"}} for n in range(11)]
+    payments.repositories = {"payments"}
+    payments.rules = [("REQUIRED_SIGNATURES", None)] * 21
+    github_fake.org.rulesets.append(payments)
+    items = github_fake.collect()
+    assert "more than 20 ruleset rules" in by_key(items)[_repo_key("payments")][FETCH_ERRORS][
+        "default_branch_ref"]
+    load_all()
+    verdicts = {(o.check.id, o.subject): o.verdict for o in evaluate_all(items)}
+    review = "github.repository.default_branch_requires_approving_review"
+    assert verdicts[(review, _repo_key("payments"))].status == "error"
+    assert verdicts[(review, _repo_key("web"))].status == "error"
+    assert "more bypass actors than were read" in verdicts[(review, _repo_key("web"))].reason

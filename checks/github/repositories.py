@@ -152,12 +152,17 @@ def default_branch_protection_binds_admins(repo: dict[str, Any]) -> Verdict:
     return passed("administrators are bound by the branch's protection")
 
 
-def _security(repo: dict[str, Any], feature: str) -> str:
+def _security(repo: dict[str, Any], feature: str, name: str) -> Verdict:
+    """A feature of the repository's security_and_analysis is on (archived: not judged)."""
+    skip = _archived(repo)
+    if skip is not None:
+        return skip
     settings = repo["security_and_analysis"]
     if settings is None:
         raise ValueError("security_and_analysis is not shown to these credentials: it needs "
                          "Administration: read on the repository")
-    return str((settings.get(feature) or {}).get("status") or "disabled")
+    status = str((settings.get(feature) or {}).get("status") or "disabled")
+    return passed(f"{name} on") if status == "enabled" else failed(f"{name} {status}")
 
 
 @check(
@@ -174,12 +179,7 @@ def _security(repo: dict[str, Any], feature: str) -> str:
                 "for all repositories with a security configuration of the organisation).",
 )
 def secret_scanning_enabled(repo: dict[str, Any]) -> Verdict:
-    skip = _archived(repo)
-    if skip is not None:
-        return skip
-    status = _security(repo, "secret_scanning")
-    return passed("secret scanning on") if status == "enabled" else failed(
-        f"secret scanning {status}")
+    return _security(repo, "secret_scanning", "secret scanning")
 
 
 @check(
@@ -197,12 +197,7 @@ def secret_scanning_enabled(repo: dict[str, Any]) -> Verdict:
                 "scanning.",
 )
 def secret_scanning_push_protection_enabled(repo: dict[str, Any]) -> Verdict:
-    skip = _archived(repo)
-    if skip is not None:
-        return skip
-    status = _security(repo, "secret_scanning_push_protection")
-    return passed("push protection on") if status == "enabled" else failed(
-        f"push protection {status}")
+    return _security(repo, "secret_scanning_push_protection", "push protection")
 
 
 @check(

@@ -48,6 +48,23 @@ def controls_json(capsys: pytest.CaptureFixture[str], config: Path, *extra: str)
     return json.loads(out)
 
 
+def assert_export_verifies(capsys: pytest.CaptureFixture[str], config: Path, bundle: Path,
+                           start: str = "2000-01-01", end: str = "2100-01-01") -> None:
+    """`annexa export` of the window into `bundle`, which `verify-bundle` then accepts."""
+    code, _, err = annexa(capsys, config, "export", "--from", start, "--to", end,
+                          "--out", str(bundle))
+    assert code == 0, err
+    capsys.readouterr()
+    assert main(["verify-bundle", str(bundle)]) == 0, capsys.readouterr().out
+
+
+def by_key(items: list[Any]) -> dict[str, dict[str, Any]]:
+    """The data of a connector's resources by key."""
+    from collector.model import Resource
+
+    return {i.key: i.data for i in items if isinstance(i, Resource)}
+
+
 def failing_by_check(controls: list[dict]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for control in controls:

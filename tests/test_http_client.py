@@ -334,3 +334,56 @@ def test_a_truncated_resource_graph_result_that_cannot_be_paged_is_refused(api: 
     assert len(next(pages)) == 1000
     with pytest.raises(MalformedResponse, match="truncated and cannot be paged"):
         next(pages)
+
+
+def _rate_limited(response: Any) -> bool:
+    return b'"RATE_LIMITED"' in response.content
+
+
+def test_a_success_that_the_provider_hook_calls_throttled_is_retried_then_named(
+        api: FakeApi) -> None:
+    limited = {"errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded"}]}
+    window = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 40)}
+    answers = iter([json_response(limited, headers=window), json_response(limited)])
+
+    @api.route("POST", "/graphql")
+    def graphql(request: Request) -> Any:
+        return next(answers, {"data": {"viewer": {"login": "annexa"}}})
+
+    limits = RateLimits(remaining="X-RateLimit-Remaining", reset="X-RateLimit-Reset",
+                        throttled=_rate_limited, min_wait=3.0)
+    client = _client(api, limits, backoff=1.0)
+    assert client.post_json("/graphql", operation="gql", body={"query": "q"}) == {
+        "data": {"viewer": {"login": "annexa"}}}
+    waits = client.sleeps  # type: ignore[attr-defined]
+    assert 35 <= waits[0] <= 40 and waits[1] >= 3.0, waits  # the reset, then min_wait
+    assert api.calls["graphql"] == 3
+
+    answers = iter([json_response(limited)] * 4)
+    with pytest.raises(HttpError) as refused:
+        client.post_json("/graphql", operation="gql", body={"query": "q"})
+    assert refused.value.status == 200 and refused.value.code == "RATE_LIMITED"
+    assert "API rate limit exceeded (still refused after 4 attempts)" in str(refused.value)
+
+
+def test_graphql_fields_that_failed_go_to_on_partial_and_other_errors_fail(api: FakeApi) -> None:
+    answers = iter([
+        {"data": {"org": {"repos": {"nodes": [{"id": 1, "rule": None}],
+                                    "pageInfo": {"hasNextPage": False, "endCursor": None}}}},
+         "errors": [{"type": "FORBIDDEN", "path": ["org", "repos", "nodes", 0, "rule"],
+                     "message": "Resource not accessible by integration"}]},
+        {"data": None, "errors": [{"type": "NOT_FOUND", "message": "no org"}]},
+    ])
+
+    @api.route("POST", "/graphql")
+    def graphql(request: Request) -> Any:
+        return next(answers)
+
+    partial: list[dict[str, Any]] = []
+    pages = paging.graphql(_client(api), "/graphql", operation="gql", query="q", variables={},
+                           connection=("org", "repos"), on_partial=partial.extend)
+    assert [n["id"] for p in pages for n in p["org"]["repos"]["nodes"]] == [1]
+    assert [e["type"] for e in partial] == ["FORBIDDEN"]
+    with pytest.raises(HttpError, match="NOT_FOUND: no org"):
+        list(paging.graphql(_client(api), "/graphql", operation="gql", query="q",
+                            variables={}, connection=("org", "repos"), on_partial=partial.extend))

@@ -45,9 +45,10 @@ class RateLimits:
     `remaining`/`reset` name the headers of the calls left and of when the window resets
     (`reset_format`: epoch seconds, seconds from now, or an h:mm:ss duration); when `remaining`
     reaches 0 the client waits for the reset before its next call instead of running into a
-    429. `throttled` recognises refusals that mean the same as a 429 (Google's 403
-    rateLimitExceeded, GitHub's secondary limits); `min_wait` is the least to wait after one
-    when the provider names no time."""
+    429. `throttled` recognises answers that mean the same as a 429, whatever their status
+    (Google's 403 rateLimitExceeded, GitHub's secondary limits, and GitHub's GraphQL, which
+    says RATE_LIMITED in a 200); `min_wait` is the least to wait after one when the provider
+    names no time."""
 
     remaining: str | None = None
     reset: str | None = None
@@ -154,7 +155,8 @@ class HttpClient:
                 self._sleep(self._backoff(retries))
                 continue
             status = response.status_code
-            if status < 400 or status in expect:
+            throttled = self._throttled(response)
+            if (status < 400 or status in expect) and not throttled:
                 self._observe(operation, status, retries)
                 self._note_window(response)
                 return response
@@ -162,7 +164,7 @@ class HttpClient:
                     response.request.headers.get("Authorization")):
                 refreshed, retries = True, retries + 1
                 continue
-            wait = self._retry_wait(response, retries + 1)
+            wait = self._retry_wait(response, retries + 1, throttled)
             if wait is None or retries + 1 >= self.settings.max_attempts:
                 self._observe(operation, status, retries)
                 code, message = error_detail(response)
@@ -207,9 +209,12 @@ class HttpClient:
         response._content_consumed = True
         return response
 
-    def _retry_wait(self, response: requests.Response, attempt: int) -> float | None:
+    def _throttled(self, response: requests.Response) -> bool:
+        return self.limits.throttled is not None and self.limits.throttled(response)
+
+    def _retry_wait(self, response: requests.Response, attempt: int,
+                    throttled: bool) -> float | None:
         """Seconds to wait before retrying `response`, or None when retrying cannot help."""
-        throttled = self.limits.throttled is not None and self.limits.throttled(response)
         if response.status_code not in RETRY_STATUSES and not throttled:
             return None
         wait = retry_after(response)

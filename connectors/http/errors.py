@@ -40,7 +40,8 @@ def error_detail(response: requests.Response) -> tuple[str, str]:
     """(code, message) from an error body in any of the shapes these providers use: Azure,
     Graph and Google `{"error": {"code", "message", "status", "errors": [{"reason"}]}}`, OAuth
     `{"error", "error_description"}`, Okta `{"errorCode", "errorSummary"}`, GitHub
-    `{"message"}`; else the start of the body as text."""
+    `{"message"}` and GraphQL `{"errors": [{"type", "message"}]}`; else the start of the
+    body as text."""
     try:
         body: Any = json.loads(response.content or b"null")
     except (ValueError, RecursionError):
@@ -62,6 +63,9 @@ def error_detail(response: requests.Response) -> tuple[str, str]:
             return str(body["errorCode"]), str(body.get("errorSummary") or "")
         if "message" in body:
             return "", str(body["message"])
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            return str(errors[0].get("type") or ""), str(errors[0].get("message") or "")
     text = response.content[:200].decode("utf-8", "replace") if response.content else ""
     return response.reason or "", text
 

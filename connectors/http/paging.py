@@ -7,7 +7,7 @@ token that repeats (a server that would page for ever), and more than `max_pages
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from connectors.http.client import HttpClient, parse_json
@@ -121,10 +121,14 @@ def links(header: str) -> dict[str, str]:
 
 def graphql(client: HttpClient, path: str, *, operation: str, query: str,
             variables: Mapping[str, Any], connection: Sequence[str],
-            cursor: str = "cursor", max_pages: int = MAX_PAGES) -> Iterator[dict[str, Any]]:
+            cursor: str = "cursor", max_pages: int = MAX_PAGES,
+            on_partial: Callable[[list[dict[str, Any]]], None] | None = None
+            ) -> Iterator[dict[str, Any]]:
     """GraphQL cursor paging: yields each answer's `data`; the connection at `connection`
     (a path of field names under `data`) gives `pageInfo {hasNextPage endCursor}`, sent back
-    as the variable `cursor`. GraphQL reports errors in a 200 answer's `errors`."""
+    as the variable `cursor`. GraphQL reports errors in a 200 answer's `errors`. With
+    `on_partial`, errors that each name the `path` of a field that failed while the rest of
+    the page answered go to it (before the page is yielded) instead of failing the listing."""
     guard = _Guard(operation, max_pages)
     sent = dict(variables)
     while True:
@@ -132,15 +136,20 @@ def graphql(client: HttpClient, path: str, *, operation: str, query: str,
                                   body={"query": query, "variables": sent})
         if not isinstance(answer, dict):
             raise MalformedResponse(operation, "the GraphQL answer is not an object")
-        if answer.get("errors"):
-            first = answer["errors"][0] if isinstance(answer["errors"], list) else {}
-            message = first.get("message", "") if isinstance(first, dict) else str(first)
-            kind = first.get("type", "GraphQLError") if isinstance(first, dict) else "GraphQLError"
-            raise HttpError(operation, 200, str(kind), str(message))
         data = answer.get("data")
         node: Any = data
         for name in connection:
             node = node.get(name) if isinstance(node, dict) else None
+        errors = answer.get("errors")
+        if (on_partial is not None and errors and isinstance(errors, list)
+                and isinstance(node, dict)
+                and all(isinstance(e, dict) and e.get("path") for e in errors)):
+            on_partial(errors)
+        elif errors:
+            first = errors[0] if isinstance(errors, list) and errors else {}
+            message = first.get("message", "") if isinstance(first, dict) else str(first)
+            kind = first.get("type", "GraphQLError") if isinstance(first, dict) else "GraphQLError"
+            raise HttpError(operation, 200, str(kind), str(message))
         if not isinstance(data, dict) or not isinstance(node, dict):
             raise MalformedResponse(operation, f"no {'.'.join(connection)} in the answer")
         yield data

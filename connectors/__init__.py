@@ -14,6 +14,7 @@ KINDS: dict[str, str] = {
     "google_workspace": "connectors.google_workspace",
     "azure": "connectors.azure",
     "entra": "connectors.entra",
+    "gcp": "connectors.gcp",
 }
 
 

@@ -13,8 +13,10 @@ import pytest
 from pydantic import ValidationError
 from werkzeug.wrappers import Response
 
+from checks.registry import REGISTRY, load_all
 from collector.demo.emulators import gcp as fake
 from collector.demo.emulators import gcp_sample as sample
+from collector.evaluate import evaluate_all
 from collector.model import ALL_REGIONS, FETCH_ERRORS, Resource, Scope
 from connectors.gcp import Settings, SourceUnreachable
 from connectors.gcp.kinds import ALL_KINDS, KINDS
@@ -33,6 +35,7 @@ from tests.gcp_support import (
     scope_key,
     source_options,
 )
+from tests.helpers import assert_failures_are_planted
 
 __all__ = ["cloud", "gcp_server"]  # fixtures
 
@@ -215,3 +218,54 @@ def test_a_credentials_file_that_is_not_one_is_named(tmp_path: Path):
         Settings.model_validate({"organization": "1", "credentials_file": str(path)})
     assert Settings.model_validate({"organization": "organizations/1"}).parents == [
         "organizations/1"]
+
+
+def _outcomes(items: list) -> list:
+    load_all()
+    return [o for o in evaluate_all(items) if o.check.id.startswith("gcp.")]
+
+
+def test_each_check_fails_on_exactly_the_planted_keys_and_passes_the_twins(cloud, tmp_path):
+    items = collected(source_options(cloud, tmp_path))
+    load_all()
+    checks = {c for c in REGISTRY if c.startswith("gcp.")}
+    assert len(checks) >= 20
+    assert set(sample.planted()) == checks
+    assert_failures_are_planted(sample.planted(), items, checks)
+
+
+def test_checks_that_need_iam_policies_say_error_when_they_cannot_be_listed(cloud, tmp_path):
+    cloud.api.fail(r"contentType=2", fake.denied_403)
+    outcomes = _outcomes(collected(source_options(cloud, tmp_path)))
+    needing = {c.id for c in REGISTRY.values() if "iamPolicy" in c.needs}
+    assert needing >= {"gcp.storage_bucket_not_public", "gcp.project_no_user_owner",
+                       "gcp.project_data_access_audit_logs", "gcp.kms_key_not_public"}
+    judged = [o for o in outcomes if o.check.id in needing]
+    assert judged and all(o.verdict.status == "error" for o in judged)
+    assert all("iamPolicy could not be collected" in o.verdict.reason for o in judged)
+    # The rest is judged as before.
+    assert {o.subject for o in outcomes if o.check.id == "gcp.storage_bucket_uniform_access"
+            and o.verdict.status == "fail"} == sample.planted()[
+        "gcp.storage_bucket_uniform_access"]
+
+
+def test_a_project_read_alone_cannot_be_let_off_data_access_logs(cloud, tmp_path):
+    items = collected(source_options(cloud, tmp_path, projects=["gaps-prod", "twin-prod"]))
+    verdicts = {o.subject: (o.verdict.status, o.verdict.reason) for o in _outcomes(items)
+                if o.check.id == "gcp.project_data_access_audit_logs"}
+    # twin-prod sets them itself; gaps-prod has them only from its folder, which is not read.
+    assert verdicts[scope_key(TWIN)][0] == "pass"
+    status, reason = verdicts[scope_key(GAPS)]
+    assert status == "error" and "are outside projects/gaps-prod" in reason
+
+
+def test_a_denied_project_errors_its_scope_checks_and_never_passes(cloud, tmp_path):
+    cloud.denied.add(f"projects/{LAB}")
+    items = collected(source_options(cloud, tmp_path, projects=["gaps-lab", "twin-prod"]))
+    outcomes = _outcomes(items)
+    lab = "//cloudresourcemanager.googleapis.com/projects/gaps-lab"
+    mine = [o for o in outcomes if o.subject.startswith(lab)]
+    assert mine and all(o.verdict.status == "error" for o in mine)
+    assert {o.check.id for o in mine} == {c for c in REGISTRY if c.startswith("gcp.")}
+    assert [o.verdict.status for o in outcomes if o.subject == scope_key(TWIN)
+            and o.check.id == "gcp.project_default_network_removed"] == ["pass"]

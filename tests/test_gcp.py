@@ -18,7 +18,7 @@ from collector.demo.emulators import gcp as fake
 from collector.demo.emulators import gcp_sample as sample
 from collector.evaluate import evaluate_all
 from collector.model import ALL_REGIONS, FETCH_ERRORS, Resource, Scope
-from connectors.gcp import Settings, SourceUnreachable
+from connectors.gcp import CredentialsUnavailable, Settings, SourceUnreachable, collect
 from connectors.gcp.kinds import ALL_KINDS, KINDS
 from tests.gcp_support import (
     GAPS,
@@ -269,3 +269,34 @@ def test_a_denied_project_errors_its_scope_checks_and_never_passes(cloud, tmp_pa
     assert {o.check.id for o in mine} == {c for c in REGISTRY if c.startswith("gcp.")}
     assert [o.verdict.status for o in outcomes if o.subject == scope_key(TWIN)
             and o.check.id == "gcp.project_default_network_removed"] == ["pass"]
+
+
+def test_application_default_credentials_are_used_when_no_key_file_is_named(
+        cloud, tmp_path, monkeypatch: pytest.MonkeyPatch):
+    options = source_options(cloud, tmp_path)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", options.pop("credentials_file"))
+    assert not errors(collected(options))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "absent.json"))
+    with pytest.raises(CredentialsUnavailable, match=r"Application Default Credentials: "
+                                                     r"File .*absent\.json was not found"):
+        collected(options)
+
+
+def test_the_demo_serves_its_organization_with_what_it_planted(tmp_path):
+    import importlib
+
+    from collector.config import SourceConfig
+    from collector.demo.emulators import DEMOS
+
+    module = importlib.import_module("collector.demo.emulators.gcp")
+    assert module.__name__ in DEMOS
+    demo = module.start_demo(tmp_path)
+    try:
+        source = SourceConfig(**demo.source)
+        items = list(collect(source.settings()))
+    finally:
+        demo.stop()
+    assert source.kind == "gcp"
+    load_all()
+    assert_failures_are_planted(demo.planted, items,
+                                {c for c in REGISTRY if c.startswith("gcp.")})

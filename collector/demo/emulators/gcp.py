@@ -6,8 +6,8 @@ bodies). Calls carry a self-signed JWT for cloudasset or a token from the fake t
 (google_login), whose signature is checked against the service account's registered key.
 
 Organizations are seeded from Python data (Org, Project, Asset); `start_demo` serves a sample
-organization with planted gaps beside their well-configured twins; `scale_org` builds one of
-any size for the bench."""
+organization (gcp_sample) with planted gaps beside their well-configured twins; gcp_sample's
+`scale_org` builds one of any size for the bench."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from collector.demo.emulators import google_login
-from collector.demo.emulators.server import FakeApi, json_response, page_of
+from collector.demo.emulators import DemoSource, google_login
+from collector.demo.emulators.server import FakeApi, ca_file, json_response, page_of
 
 AUDIENCES = ["https://cloudasset.googleapis.com/"]
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
@@ -444,3 +444,17 @@ def install(api: FakeApi, accounts: google_login.Accounts) -> Cloud:
         return body
 
     return cloud
+
+
+def start_demo(workdir: Path) -> DemoSource:
+    """The Example Co organization on loopback, its key file in `workdir`."""
+    from collector.demo.emulators import gcp_sample
+
+    api = FakeApi("gcp").start()
+    cloud = install(api, google_login.Accounts())
+    cloud.add(gcp_sample.sample_org())
+    key = cloud.key_file(Path(workdir) / "gcp-demo-sa.json")
+    source = {"name": "gcp-demo", "kind": "gcp", "schedule": "15m",
+              "organization": gcp_sample.ORG, "credentials_file": str(key),
+              "api_endpoint": api.url, "ca_bundle": str(ca_file())}
+    return DemoSource(source=source, planted=gcp_sample.planted(), stop=api.stop)

@@ -5,11 +5,8 @@ beside their well-configured twins, `planted()` naming exactly what must fail, a
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
-from collector.demo.emulators import DemoSource, google_login
-from collector.demo.emulators.gcp import Cloud, Org, Project, data_access, install, number_of
-from collector.demo.emulators.server import FakeApi, ca_file
+from collector.demo.emulators.gcp import Org, Project, data_access, number_of
 
 ORG = "123456789012"
 PROD_FOLDER, LAB_FOLDER = "456", "789"
@@ -178,15 +175,3 @@ def scale_org(assets: int, projects: int = 50) -> Org:
                 p.sql(f"db-{i}")
         out.append(p)
     return Org(ORG, DOMAIN, {PROD_FOLDER: "prod"}, out)
-
-
-def start_demo(workdir: Path) -> DemoSource:
-    """The Example Co organization on loopback, its key file in `workdir`."""
-    api = FakeApi("gcp").start()
-    cloud: Cloud = install(api, google_login.Accounts())
-    cloud.add(sample_org())
-    key = cloud.key_file(Path(workdir) / "gcp-demo-sa.json")
-    source = {"name": "gcp-demo", "kind": "gcp", "schedule": "15m", "organization": ORG,
-              "credentials_file": str(key), "api_endpoint": api.url,
-              "ca_bundle": str(ca_file())}
-    return DemoSource(source=source, planted=planted(), stop=api.stop)

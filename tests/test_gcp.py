@@ -300,3 +300,28 @@ def test_the_demo_serves_its_organization_with_what_it_planted(tmp_path):
     load_all()
     assert_failures_are_planted(demo.planted, items,
                                 {c for c in REGISTRY if c.startswith("gcp.")})
+
+
+def test_the_shipped_custom_role_is_sufficient_and_each_permission_necessary(cloud, tmp_path):
+    import yaml
+
+    role = yaml.safe_load((Path(__file__).parents[1] / "config" / "gcp" /
+                           "annexa-asset-reader-role.yaml").read_text())
+    granted = set(role["includedPermissions"])
+    cloud.permissions = granted
+    assert not errors(collected(source_options(cloud, tmp_path)))
+    assert granted == {"cloudasset.assets.listResource", "cloudasset.assets.listIamPolicy"}
+    cloud.permissions = granted - {"cloudasset.assets.listResource"}
+    with pytest.raises(SourceUnreachable, match="PERMISSION_DENIED"):
+        collected(source_options(cloud, tmp_path))
+    cloud.permissions = granted - {"cloudasset.assets.listIamPolicy"}
+    buckets = of_kind(collected(source_options(cloud, tmp_path)), "gcp.storage.bucket")
+    assert buckets and all("PERMISSION_DENIED" in b.data[FETCH_ERRORS]["iamPolicy"]
+                           for b in buckets)
+
+
+def test_a_project_named_by_two_parents_is_collected_once(cloud, tmp_path):
+    once = collected(source_options(cloud, tmp_path, projects=["gaps-prod"]))
+    twice = collected(source_options(cloud, tmp_path, projects=["gaps-prod", GAPS]))
+    assert [s.key for s in twice if isinstance(s, Scope)] == [scope_key(GAPS)]
+    assert evidence(twice) == evidence(once)

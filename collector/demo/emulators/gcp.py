@@ -30,6 +30,9 @@ MANAGER = "//cloudresourcemanager.googleapis.com/"
 COMPUTE = "https://www.googleapis.com/compute/v1/projects"
 CONTENT_TYPES = {"1": "RESOURCE", "2": "IAM_POLICY", "RESOURCE": "RESOURCE",
                  "IAM_POLICY": "IAM_POLICY"}
+# What ListAssets requires of the caller at the parent, by content type.
+PERMISSIONS = {"RESOURCE": "cloudasset.assets.listResource",
+               "IAM_POLICY": "cloudasset.assets.listIamPolicy"}
 MAX_PAGE = 1000
 DISCOVERY = {"storage.googleapis.com/Bucket": ("storage", "Bucket"),
              "compute.googleapis.com/Firewall": ("compute", "Firewall"),
@@ -375,6 +378,8 @@ class Cloud:
     assets: list[Listed] = field(default_factory=list)
     projects: dict[str, str] = field(default_factory=dict)  # project id -> number
     denied: set[str] = field(default_factory=set)  # parents that answer 403
+    # The caller's permissions at every parent, if limited (None: all of them).
+    permissions: set[str] | None = None
     token_url: str = ""
 
     def add(self, org: Org) -> None:
@@ -385,6 +390,7 @@ class Cloud:
         self.assets.clear()
         self.projects.clear()
         self.denied.clear()
+        self.permissions = None
         self.api.heal()
         self.api.reset_calls()
         self.accounts.tokens.revoke_all()
@@ -420,6 +426,8 @@ def install(api: FakeApi, accounts: google_login.Accounts) -> Cloud:
         content = CONTENT_TYPES.get(request.args.get("contentType", "RESOURCE"))
         if content is None:
             return google_error(400, "INVALID_ARGUMENT", "Invalid content_type")
+        if cloud.permissions is not None and PERMISSIONS[content] not in cloud.permissions:
+            return denied_403()
         try:
             size = int(request.args.get("pageSize") or 100)
         except ValueError:

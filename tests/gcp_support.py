@@ -5,7 +5,6 @@ the fake verifies."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,15 +57,6 @@ def collected(options: dict[str, Any], observed: Observed | None = None
             observed.append((service, operation, status, retries))
 
     return list(collect(Settings.model_validate(options), observe))
-
-
-def evidence(items: list[Any]) -> list[tuple[str, str, str]]:
-    return sorted((r.kind, r.key, json.dumps(r.data, sort_keys=True))
-                  for r in items if isinstance(r, Resource))
-
-
-def errors(items: list[Any]) -> list[CollectionError]:
-    return [i for i in items if isinstance(i, CollectionError)]
 
 
 def of_kind(items: list[Any], kind: str) -> list[Resource]:

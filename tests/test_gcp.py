@@ -28,14 +28,12 @@ from tests.gcp_support import (
     Observed,
     cloud,
     collected,
-    errors,
-    evidence,
     gcp_server,
     of_kind,
     scope_key,
     source_options,
 )
-from tests.helpers import assert_failures_are_planted
+from tests.helpers import assert_failures_are_planted, errors, evidence
 
 __all__ = ["cloud", "gcp_server"]  # fixtures
 
@@ -325,3 +323,12 @@ def test_a_project_named_by_two_parents_is_collected_once(cloud, tmp_path):
     twice = collected(source_options(cloud, tmp_path, projects=["gaps-prod", GAPS]))
     assert [s.key for s in twice if isinstance(s, Scope)] == [scope_key(GAPS)]
     assert evidence(twice) == evidence(once)
+
+
+def test_a_project_without_its_name_makes_its_parent_unreadable(cloud, tmp_path):
+    project = next(a for a in cloud.assets if a.asset_type.endswith("/Project"))
+    assert project.resource is not None
+    del project.resource["name"]
+    with pytest.raises(SourceUnreachable, match=r"MalformedResponse: a project of "
+                                                r"organizations/123456789012 named None"):
+        collected(source_options(cloud, tmp_path))

@@ -6,7 +6,6 @@ that verify."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +13,12 @@ import sqlalchemy as sa
 import yaml
 from werkzeug.wrappers import Response
 
-from collector.cli import main
 from collector.demo.emulators import gcp as fake
 from collector.demo.emulators import gcp_sample as sample
 from tests import google_workspace_support as workspace_support
 from tests.gcp_support import GAPS, LAB, TWIN, cloud, gcp_server, scope_key, source_options
 from tests.google_workspace_support import workspace, workspace_server
-from tests.helpers import annexa, controls_json, failing_by_check
+from tests.helpers import annexa, assert_ledger_and_bundle_verify, controls_json, failing_by_check
 
 __all__ = ["cloud", "gcp_server", "workspace", "workspace_server"]  # fixtures
 
@@ -75,14 +73,7 @@ def test_the_organization_has_exactly_its_gaps_beside_a_workspace_source(
                                  "WHERE r.id > 2")
     assert (runs, new_blobs) == (2, 0)
 
-    assert annexa(capsys, config, "verify")[0] == 0
-    bundle = tmp_path / "bundle.zip"
-    until = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
-    code, _, err = annexa(capsys, config, "export", "--from", "2020-01-01", "--to", until,
-                          "--out", str(bundle))
-    assert code == 0, err
-    capsys.readouterr()
-    assert main(["verify-bundle", str(bundle)]) == 0, capsys.readouterr().out
+    assert_ledger_and_bundle_verify(capsys, config, tmp_path)
 
 
 def test_a_partial_run_keeps_earlier_evidence_and_never_passes_what_it_missed(

@@ -64,9 +64,16 @@ def collect(settings: Settings, observer: Observer | None = None
 
 
 def _projects(inventory: Inventory, parent: str) -> _Parent:
+    """The parent's projects; a project without its full resource name is a malformed
+    answer, since its scope is made of that name."""
     try:
-        projects = [asset for page in inventory.pages(parent, [by_kind(PROJECT).asset_type])
-                    for asset in page]
+        projects = []
+        for page in inventory.pages(parent, [by_kind(PROJECT).asset_type]):
+            for asset in page:
+                name = asset.get("name")
+                if not isinstance(name, str) or not name.startswith(MANAGER + "projects/"):
+                    raise MalformedResponse(OPERATION, f"a project of {parent} named {name!r}")
+                projects.append(asset)
     except HttpError as exc:
         return _Parent(parent, problem=str(exc))
     return _Parent(parent, projects)
@@ -151,7 +158,7 @@ class _Stream:
                 continue
             yield from self._scope(project)
             kept.append(asset)
-        found = policies.take([a["name"] for a in kept if isinstance(a.get("name"), str)])
+        found = policies.take([a["name"] for a in kept])
         for asset in kept:
             item = self._resource(asset, found.get(asset.get("name")))
             if isinstance(item, Resource):
@@ -197,10 +204,10 @@ class _Stream:
 
     def _others(self, policies: KeyedSpool) -> Iterator[Scope | Resource | CollectionError]:
         kinds = [k for k in KINDS if k.kind != PROJECT]
+        iam = {k.asset_type for k in kinds if k.iam}
         try:
             for page in self.inventory.pages(self.parent.name, [k.asset_type for k in kinds]):
                 mine = [a for a in page if _project_of(a) not in self.skipped]
-                iam = {k.asset_type for k in kinds if k.iam}
                 found = policies.take([str(a.get("name")) for a in mine
                                        if a.get("assetType") in iam])
                 for asset in mine:

@@ -3,12 +3,12 @@ Application Default Credentials or a named key file."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
+from connectors.google_key import service_account_key
 from connectors.http import HttpSettings
 
 NUMBER = re.compile(r"^[0-9]{1,25}$")
@@ -55,19 +55,8 @@ class Settings(HttpSettings):
     @field_validator("credentials_file")
     @classmethod
     def _credentials_file(cls, path: Path | None) -> Path | None:
-        if path is None:
-            return None
-        try:
-            content = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ValueError(f"{path}: cannot read: {exc.strerror}") from None
-        except ValueError:
-            raise ValueError(f"{path} is not a JSON credentials file") from None
-        kind = content.get("type") if isinstance(content, dict) else None
-        if kind != "service_account":
-            raise ValueError(f"{path} holds {kind or 'no'} credentials, not a service-account "
-                             "key (name other credentials in GOOGLE_APPLICATION_CREDENTIALS)")
-        return path
+        return service_account_key(path, "name other credentials in "
+                                         "GOOGLE_APPLICATION_CREDENTIALS")
 
     @model_validator(mode="after")
     def _exactly_one_parent(self) -> Settings:

@@ -145,12 +145,19 @@ def planted() -> dict[str, set[str]]:
     }
 
 
-def scale_org(assets: int, projects: int = 50) -> Org:
-    """About `assets` assets over `projects` projects, a mix of the collected types, all
-    well configured."""
+# In scale_org, every n-th bucket is public and every n-th firewall rule admits SSH from
+# anywhere; everything else is well configured.
+PUBLIC_BUCKET_EVERY, SSH_RULE_EVERY = 10, 10
+
+
+def scale_org(assets: int, projects: int = 50) -> tuple[Org, dict[str, int]]:
+    """About `assets` assets over `projects` projects, a mix of the collected types, and how
+    many fail each check that has planted gaps."""
     now = datetime.now(UTC)
     per_project = max(assets // projects, 1)
     out: list[Project] = []
+    expected = {"gcp.storage_bucket_not_public": 0, "gcp.firewall_no_ssh_from_internet": 0}
+    buckets = rules = 0
     for n in range(projects):
         pid = f"bench-{n:04d}"
         p = Project(pid, f"2{n:011d}", PROD_FOLDER, bindings={
@@ -158,9 +165,16 @@ def scale_org(assets: int, projects: int = 50) -> Org:
         for i in range(per_project - 1):
             pick = i % 8
             if pick == 0:
-                p.bucket(f"{pid}-b{i}")
+                public = buckets % PUBLIC_BUCKET_EVERY == 0
+                p.bucket(f"{pid}-b{i}", public="allUsers" if public else None)
+                expected["gcp.storage_bucket_not_public"] += public
+                buckets += 1
             elif pick == 1:
-                p.firewall(f"fw-{i}", [{"IPProtocol": TCP, "ports": ["443"]}], ANYWHERE)
+                ssh = rules % SSH_RULE_EVERY == 0
+                p.firewall(f"fw-{i}", [{"IPProtocol": TCP, "ports": ["22" if ssh else "443"]}],
+                           ANYWHERE)
+                expected["gcp.firewall_no_ssh_from_internet"] += ssh
+                rules += 1
             elif pick == 2:
                 p.subnetwork(f"sub-{i}")
             elif pick == 3:
@@ -174,4 +188,4 @@ def scale_org(assets: int, projects: int = 50) -> Org:
             else:
                 p.sql(f"db-{i}")
         out.append(p)
-    return Org(ORG, DOMAIN, {PROD_FOLDER: "prod"}, out)
+    return Org(ORG, DOMAIN, {PROD_FOLDER: "prod"}, out), expected

@@ -15,6 +15,7 @@ KINDS: dict[str, str] = {
     "azure": "connectors.azure",
     "entra": "connectors.entra",
     "github": "connectors.github",
+    "gcp": "connectors.gcp",
 }
 
 

@@ -5,7 +5,6 @@ the real google-auth exchanges at the fake's token endpoint."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,9 @@ from collector.demo.emulators import google_workspace as fake
 from collector.demo.emulators.server import FakeApi, ca_file
 from collector.model import CollectionError, Resource, Scope
 from connectors.google_workspace import Settings, collect
+from tests.helpers import errors, evidence
+
+__all__ = ["errors", "evidence"]  # for the Workspace tests, which take them from here
 
 GAPS, TWIN = fake.GAPS, fake.TWIN
 ADMINS = {GAPS.id: "ada", TWIN.id: "alice"}
@@ -70,16 +72,6 @@ def collected(options: dict[str, Any], observed: Observed | None = None
             observed.append((service, operation, status, retries))
 
     return list(collect(Settings.model_validate(options), observe))
-
-
-def evidence(items: list[Any]) -> list[tuple[str, str, str]]:
-    """The resources, in an order that does not depend on which listing answered first."""
-    return sorted((r.kind, r.key, json.dumps(r.data, sort_keys=True))
-                  for r in items if isinstance(r, Resource))
-
-
-def errors(items: list[Any]) -> list[CollectionError]:
-    return [i for i in items if isinstance(i, CollectionError)]
 
 
 def write_config(tmp_path: Path, database_url: str, sources: list[dict[str, Any]]) -> Path:

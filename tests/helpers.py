@@ -101,3 +101,33 @@ def assert_failures_are_planted(planted: dict[str, set[str]], items: list[Any],
             assert any(o.check.id == check_id and o.verdict.status == "pass"
                        for o in outcomes), (
                 f"{check_id} passes nothing: good resources are not recognised")
+
+
+def evidence(items: list[Any]) -> list[tuple[str, str, str]]:
+    """A connector's resources, in an order that does not depend on which listing answered
+    first."""
+    from collector.model import Resource
+
+    return sorted((r.kind, r.key, json.dumps(r.data, sort_keys=True))
+                  for r in items if isinstance(r, Resource))
+
+
+def errors(items: list[Any]) -> list[Any]:
+    from collector.model import CollectionError
+
+    return [i for i in items if isinstance(i, CollectionError)]
+
+
+def assert_ledger_and_bundle_verify(capsys: pytest.CaptureFixture[str], config: Path,
+                                    tmp_path: Path) -> None:
+    """`annexa verify` passes, and a bundle of everything so far exports and verifies."""
+    from datetime import UTC, datetime, timedelta
+
+    assert annexa(capsys, config, "verify")[0] == 0
+    bundle = tmp_path / "bundle.zip"
+    until = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    code, _, err = annexa(capsys, config, "export", "--from", "2020-01-01", "--to", until,
+                          "--out", str(bundle))
+    assert code == 0, err
+    capsys.readouterr()
+    assert main(["verify-bundle", str(bundle)]) == 0, capsys.readouterr().out

@@ -95,3 +95,27 @@ def test_azure_sql_firewall_rules_add_up() -> None:
     assert judged(("0.0.0.0", "0.0.0.0"), ("203.0.113.0", "203.0.113.255")) == "pass"
     assert judged(("203.0.113.9", "203.0.113.1")) == "error"
     assert judged(("10.0.0.0", "not an address"), ("0.0.0.0", "255.255.255.255")) == "fail"
+
+
+def test_gcp_firewall_rules_and_sql_networks_add_up() -> None:
+    from checks.registry import REGISTRY, load_all
+
+    load_all()
+
+    # Cloud Asset Inventory holds a firewall's or instance's own fields under "resource".
+    def ssh(*ranges: str) -> str:
+        rule = {"direction": "INGRESS", "disabled": False, "sourceRanges": list(ranges),
+                "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}]}
+        return REGISTRY["gcp.firewall_no_ssh_from_internet"].evaluate({"resource": rule}).status
+
+    def sql(*ranges: str) -> str:
+        instance = {"resource": {"settings": {"ipConfiguration": {
+            "ipv4Enabled": True, "authorizedNetworks": [{"value": r} for r in ranges]}}}}
+        return REGISTRY["gcp.sql_no_world_authorized_network"].evaluate(instance).status
+
+    assert ssh("0.0.0.0/1", "128.0.0.0/1") == "fail"
+    assert ssh("::/1", "8000::/1") == "fail"
+    assert ssh("10.0.0.0/8", "203.0.113.0/24") == "pass"
+    assert ssh("not a range") == "error"
+    assert sql("0.0.0.0/1", "128.0.0.0/1") == "fail"
+    assert sql("198.51.100.7/32") == "pass"

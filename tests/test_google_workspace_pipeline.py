@@ -5,12 +5,9 @@ and bundle that verify."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import sqlalchemy as sa
 from werkzeug.wrappers import Response
 
-from collector.cli import main
 from collector.demo.emulators import google_workspace as fake
 from tests.google_workspace_support import (
     CHECKS,
@@ -21,7 +18,7 @@ from tests.google_workspace_support import (
     workspace_server,
     write_config,
 )
-from tests.helpers import annexa, controls_json, failing_by_check
+from tests.helpers import annexa, assert_ledger_and_bundle_verify, controls_json, failing_by_check
 
 __all__ = ["workspace", "workspace_server"]  # fixtures
 
@@ -63,14 +60,7 @@ def test_two_customers_are_two_sources_with_exactly_their_gaps(workspace, tmp_pa
                                  "WHERE r.id > 2")
     assert (runs, new_blobs) == (2, 0)
 
-    assert annexa(capsys, config, "verify")[0] == 0
-    bundle = tmp_path / "bundle.zip"
-    until = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
-    code, _, err = annexa(capsys, config, "export", "--from", "2020-01-01", "--to", until,
-                          "--out", str(bundle))
-    assert code == 0, err
-    capsys.readouterr()
-    assert main(["verify-bundle", str(bundle)]) == 0, capsys.readouterr().out
+    assert_ledger_and_bundle_verify(capsys, config, tmp_path)
 
 
 def test_a_partial_run_keeps_earlier_evidence_and_never_passes_what_it_missed(

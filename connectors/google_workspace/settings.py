@@ -3,11 +3,11 @@ service-account key file is named, never inlined."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import Field, field_validator
 
+from connectors.google_key import service_account_key
 from connectors.http import HttpSettings
 
 
@@ -29,16 +29,4 @@ class Settings(HttpSettings):
     @field_validator("credentials_file")
     @classmethod
     def _service_account_key(cls, path: Path | None) -> Path | None:
-        if path is None:
-            return None
-        try:
-            key = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ValueError(f"{path}: cannot read: {exc.strerror}") from None
-        except ValueError:
-            raise ValueError(f"{path} is not a JSON key file") from None
-        kind = key.get("type") if isinstance(key, dict) else None
-        if kind != "service_account":
-            raise ValueError(f"{path} holds {kind or 'no'} credentials, not a service-account "
-                             "key: domain-wide delegation needs a service account")
-        return path
+        return service_account_key(path, "domain-wide delegation needs a service account")

@@ -74,7 +74,3 @@ def entra_fake(entra_server: EntraFake, monkeypatch: pytest.MonkeyPatch) -> Entr
 def write_config(tmp_path: Path, database_url: str, fake: EntraFake, **options: Any) -> Path:
     return config_file(tmp_path, database_url,
                        {**fake.source(**options), "schedule": "1h", "max_attempts": 4})
-
-
-def by_key(items: list[Any]) -> dict[str, dict[str, Any]]:
-    return {i.key: i.data for i in items if isinstance(i, Resource)}

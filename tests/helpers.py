@@ -121,13 +121,5 @@ def errors(items: list[Any]) -> list[Any]:
 def assert_ledger_and_bundle_verify(capsys: pytest.CaptureFixture[str], config: Path,
                                     tmp_path: Path) -> None:
     """`annexa verify` passes, and a bundle of everything so far exports and verifies."""
-    from datetime import UTC, datetime, timedelta
-
     assert annexa(capsys, config, "verify")[0] == 0
-    bundle = tmp_path / "bundle.zip"
-    until = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
-    code, _, err = annexa(capsys, config, "export", "--from", "2020-01-01", "--to", until,
-                          "--out", str(bundle))
-    assert code == 0, err
-    capsys.readouterr()
-    assert main(["verify-bundle", str(bundle)]) == 0, capsys.readouterr().out
+    assert_export_verifies(capsys, config, tmp_path / "bundle.zip")

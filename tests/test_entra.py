@@ -21,11 +21,10 @@ from tests.entra_support import (
     SINGLE,
     TENANT_KEY,
     EntraFake,
-    by_key,
     entra_fake,
     entra_server,
 )
-from tests.helpers import assert_failures_are_planted
+from tests.helpers import assert_failures_are_planted, by_key
 
 __all__ = ["entra_fake", "entra_server"]
 

@@ -11,12 +11,11 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from collector.cli import main
 from collector.config import ConfigError, load
 from collector.demo.emulators import entra
 from collector.schema import now
 from tests.entra_support import EntraFake, entra_fake, entra_server, write_config
-from tests.helpers import annexa, controls_json, failing_by_check
+from tests.helpers import annexa, assert_export_verifies, controls_json, failing_by_check
 
 __all__ = ["entra_fake", "entra_server"]
 
@@ -61,12 +60,8 @@ def test_the_tenant_is_judged_stored_sealed_and_exported(tmp_path, database_url,
     code, out, _ = annexa(capsys, config, "collect")
     assert code == 0 and "(0 new versions, 0 new blobs)" in out, out
     assert annexa(capsys, config, "verify")[0] == 0
-    bundle = tmp_path / "entra.zip"
-    code, _, err = annexa(capsys, config, "export", "--from", started.isoformat(), "--to",
-                          (now() + timedelta(seconds=1)).isoformat(), "--out", str(bundle))
-    assert code == 0, err
-    capsys.readouterr()
-    assert main(["verify-bundle", str(bundle)]) == 0, capsys.readouterr()
+    assert_export_verifies(capsys, config, tmp_path / "entra.zip", started.isoformat(),
+                           (now() + timedelta(seconds=1)).isoformat())
 
 
 def test_a_refused_listing_and_a_rejected_secret_keep_the_evidence_and_never_pass(

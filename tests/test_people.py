@@ -10,17 +10,21 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
 import pytest
 import yaml
 
-from collector.cli import main
 from collector.demo.emulators import google_workspace as fake
 from tests.google_workspace_support import source_options, workspace_server
-from tests.helpers import annexa, controls_json, failing_by_check
+from tests.helpers import (
+    annexa,
+    assert_ledger_and_bundle_verify,
+    controls_json,
+    failing_by_check,
+)
 
 __all__ = ["workspace_server"]  # fixture
 
@@ -212,14 +216,7 @@ def test_a_leavers_clean_up_shows_in_snapshots_and_the_timeline(collected, moto_
     aws = {a["key"]: a for a in timeline["accounts"]}[arn("dave@example.net")]
     assert aws["removed_at"] is not None and aws["gap_hours"] is not None
 
-    assert annexa(capsys, collected, "verify")[0] == 0
-    bundle = collected.parent / "bundle.zip"
-    until = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
-    code, _, err = annexa(capsys, collected, "export", "--from", "2020-01-01", "--to", until,
-                          "--out", str(bundle))
-    assert code == 0, err
-    capsys.readouterr()
-    assert main(["verify-bundle", str(bundle)]) == 0, capsys.readouterr().out
+    assert_ledger_and_bundle_verify(capsys, collected, collected.parent)
 
 
 def test_a_broken_mapping_file_is_refused_naming_the_entry(collected, capsys):

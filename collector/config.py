@@ -82,6 +82,11 @@ class ApiConfig(BaseModel):
         return parse_duration(self.seal_interval)
 
 
+# Annexa's own sources (the SoA, attestations, people, key handovers, the API's access log)
+# are named so: a configured source of that name would be read as one of them.
+RESERVED_PREFIX = "annexa-"
+
+
 class SourceConfig(BaseModel):
     """A configured instance of a connector; its kind-specific options sit beside these."""
 
@@ -89,6 +94,15 @@ class SourceConfig(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
     kind: str
     schedule: str = "6h"
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name.lower().startswith(RESERVED_PREFIX):
+            raise ValueError(f"{name!r} is reserved: names beginning with {RESERVED_PREFIX!r} "
+                             "belong to Annexa's own sources (annexa-soa, annexa-people, "
+                             "annexa-keys, ...); name the source otherwise")
+        return name
 
     @field_validator("kind")
     @classmethod

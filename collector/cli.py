@@ -1,5 +1,6 @@
 """The `annexa` command line. Exit codes: 0 done, 1 a source failed or the ledger is broken,
-2 bad configuration or an un-migrated database."""
+2 bad configuration or a database that cannot be used (unreachable, un-migrated), 141 the
+reader of the output went away."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from checks.registry import load_all
 from collector import config as configuration
 from collector.config import Config, ConfigError
+from collector.safe_output import SafeFormatter, TerminalStream, cell, printable
 
 if TYPE_CHECKING:  # the commands import the engine's modules lazily, to start fast
     from sqlalchemy import Engine
@@ -25,6 +27,8 @@ if TYPE_CHECKING:  # the commands import the engine's modules lazily, to start f
     from collector.soa import Loaded
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# What a shell reports for a command that SIGPIPE ended: 128 + 13.
+EXIT_BROKEN_PIPE = 141
 
 
 class UsageError(Exception):
@@ -69,7 +73,7 @@ def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
         try:
             out = collect_source(engine, source, signer, writer=cfg.writer, wait=args.wait)
         except SourceBusy as exc:
-            print(f"{source.name}: not collected: {exc}", file=sys.stderr)
+            print(f"{source.name}: not collected: {printable(str(exc))}", file=sys.stderr)
             code = EXIT_FAILED
             continue
         s = out.stats
@@ -81,9 +85,9 @@ def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
             print(f"  {s.failures_kept} earlier failure(s) kept: their data could not be read "
                   "or judged this time")
         for err in out.errors:
-            print(f"  error: {err.service} in {err.region}: {err.message}")
+            print(f"  error: {err.service} in {err.region}: {printable(err.message)}")
         if out.status == "failed":
-            print(f"  source failed: {out.message}", file=sys.stderr)
+            print(f"  source failed: {printable(out.message or '')}", file=sys.stderr)
             code = EXIT_FAILED
     if cfg.people is not None:
         code = max(code, _collect_people(cfg, engine, signer, args.wait))
@@ -101,13 +105,13 @@ def _collect_people(cfg: Config, engine: Engine, signer: Signer, wait: float) ->
     except MappingError as exc:
         raise ConfigError(f"people.mapping: {exc}") from None
     except SourceBusy as exc:
-        print(f"people: not joined: {exc}", file=sys.stderr)
+        print(f"people: not joined: {printable(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     counts = ", ".join(f"{n} {k}" for k, n in sorted(out.stats.by_status.items()))
     print(f"{out.source}: {out.status}, run {out.run_id} sealed as #{out.seq}; "
           f"{out.stats.resources} people and accounts; results: {counts or 'none'}")
     for err in out.errors:
-        print(f"  not judged again: {err.message}")
+        print(f"  not judged again: {printable(err.message)}")
     return EXIT_FAILED if out.status == "failed" else EXIT_OK
 
 
@@ -165,15 +169,15 @@ def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
     expect = parse_head(args.expect_head) if args.expect_head else None
     report = verify(engine, load_public_key(key_path), expect)
     for warning in report.warnings:
-        print(f"warning: {warning}")
+        print(f"warning: {printable(warning)}")
     if report.ok:
         witnessed = f"; seq {expect[0]} is the witnessed {expect[1]}" if expect else ""
         print(f"ledger intact: {report.runs} runs, {report.blobs} blobs, {report.results} "
               f"results, {report.access_entries} API access log entries verified{witnessed}")
         return EXIT_OK
-    print(f"ledger BROKEN: {report.problems[0]}")
+    print(f"ledger BROKEN: {printable(report.problems[0])}")
     for problem in report.problems[1:]:
-        print(f"  also: {problem}")
+        print(f"  also: {printable(problem)}")
     return EXIT_FAILED
 
 
@@ -312,8 +316,6 @@ def cmd_people(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def _people_table(doc: dict) -> str:
-    from collector.safe_output import cell
-
     lines = [f"access review as of {doc['as_of']['at']} (people run #{doc['as_of']['seq']})",
              f"{'person':<32} {'status':<14} {'source':<16} {'active':<7} {'privileges':<20} "
              "account"]
@@ -327,8 +329,6 @@ def _people_table(doc: dict) -> str:
 
 
 def _history_table(timeline: dict) -> str:
-    from collector.safe_output import cell
-
     lines = [f"{cell(timeline['person'])}: left at {timeline['left_at'] or '(has not left)'}"]
     for change in timeline["status"]:
         lines.append(f"  status {cell(change['status'])} from {change['seen_at']}")
@@ -411,7 +411,7 @@ def cmd_attestations(cfg: Config, args: argparse.Namespace) -> int:
     print(f"{'control':<8} {'review':<8} {'due':<26} {'days':>6}  {'owner':<30} id")
     for row in rows:
         print(f"{row['control']:<8} {'current' if row['current'] else 'OVERDUE':<8} "
-              f"{row['review_due'][:19]:<26} {row['days_left']:>6.0f}  {row['owner']:<30} "
+              f"{row['review_due'][:19]:<26} {row['days_left']:>6.0f}  {cell(row['owner']):<30} "
               f"{row['id']}")
     print(f"{len(rows)} attestation(s); {sum(1 for r in rows if not r['current'])} overdue"
           f" (`annexa attest CONTROL ...` records a review)")
@@ -469,13 +469,12 @@ def cmd_token(cfg: Config, args: argparse.Namespace) -> int:
         print(token)
         return EXIT_OK
     if args.token_command == "list":
-        rows = tokens.listing(engine)
+        rows = tokens.listing(engine, now())
         if args.format == "json":
             print(json.dumps(rows, indent=2, default=str))
             return EXIT_OK
         for row in rows:
-            state = "revoked" if row["revoked_at"] else "active"
-            print(f"{row['id']:<5} {row['name']:<30} {row['role']:<8} {state:<8} "
+            print(f"{row['id']:<5} {cell(row['name']):<30} {row['role']:<8} {row['state']:<8} "
                   f"window {row['window_start'] or '-'} .. {row['window_end'] or '-'}, "
                   f"expires {row['expires_at'] or 'never'}"
                   + (f", controls {','.join(row['controls'])}" if row.get("controls") else ""))
@@ -539,7 +538,7 @@ def cmd_export(cfg: Config, args: argparse.Namespace) -> int:
     except UnknownControl as exc:
         raise UsageError(f"--control {exc}") from None
     except BundleError as exc:
-        print(f"annexa: export failed: {exc}", file=sys.stderr)
+        print(f"annexa: export failed: {printable(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     print(f"{summary.path}: runs #{summary.first_seq} to #{summary.last_seq} ({summary.runs} "
           f"runs), {summary.resources} resource versions, {summary.results} results, "
@@ -600,13 +599,13 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
             raise UsageError(f"--public-key {args.public_key}: {exc}") from None
     report = verify_bundle(path, expected)
     for warning in report.warnings:
-        print(f"warning: {warning}")
+        print(f"warning: {printable(warning)}")
     if report.ok:
         print(f"bundle intact: runs #{report.first_seq} to #{report.last_seq} ({report.runs} "
               f"runs), {report.resources} resource versions, {report.results} results, "
               f"{report.files} evidence files verified; signed by key {report.key_id}")
         return EXIT_OK
-    print(f"bundle BROKEN: {report.problems[0]}")
+    print(f"bundle BROKEN: {printable(report.problems[0])}")
     return EXIT_FAILED
 
 
@@ -753,10 +752,38 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every command's output goes through TerminalStream; a reader that goes away (`annexa
+    controls | head`) ends the command quietly with 141, as a shell reports SIGPIPE."""
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = TerminalStream(out), TerminalStream(err)
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _silence(out)
+        return EXIT_BROKEN_PIPE
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _silence(stream: TextIO) -> None:
+    """The interpreter flushes stdout once more at exit: into the void, not the closed pipe."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     limit_malloc_arenas()
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     if args.verbose or args.command in ("run", "demo"):
         logging.getLogger("annexa").setLevel(logging.INFO)
     try:
@@ -772,17 +799,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_db_upgrade(cfg, args)
         return COMMANDS[args.command](cfg, args)
     except ConfigError as exc:
-        print(f"annexa: configuration error: {exc}", file=sys.stderr)
+        print(f"annexa: configuration error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except UsageError as exc:
         print(f"annexa: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:
-        from collector.db import UnsupportedDriver
+        from collector.db import DatabaseUnavailable, UnsupportedDriver
         from collector.migrate import NotMigrated
 
-        if isinstance(exc, NotMigrated | UnsupportedDriver):
-            print(f"annexa: {exc}", file=sys.stderr)
+        if isinstance(exc, NotMigrated | UnsupportedDriver | DatabaseUnavailable):
+            print(f"annexa: {printable(str(exc))}", file=sys.stderr)
             return EXIT_USAGE
         raise
 

@@ -82,6 +82,11 @@ class ApiConfig(BaseModel):
         return parse_duration(self.seal_interval)
 
 
+# Annexa's own sources (the SoA, attestations, people, key handovers, the API's access log)
+# are named so: a configured source of that name would be read as one of them.
+RESERVED_PREFIX = "annexa-"
+
+
 class SourceConfig(BaseModel):
     """A configured instance of a connector; its kind-specific options sit beside these."""
 
@@ -91,6 +96,15 @@ class SourceConfig(BaseModel):
     schedule: str = "6h"
     # How long superseded evidence of this source is kept (`annexa prune`); none: for ever.
     retention: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name.lower().startswith(RESERVED_PREFIX):
+            raise ValueError(f"{name!r} is reserved: names beginning with {RESERVED_PREFIX!r} "
+                             "belong to Annexa's own sources (annexa-soa, annexa-people, "
+                             "annexa-keys, ...); name the source otherwise")
+        return name
 
     @field_validator("kind")
     @classmethod

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from collector import migrate
 
@@ -18,20 +19,50 @@ class UnsupportedDriver(RuntimeError):
     """The PostgreSQL driver cannot do what the evidence store needs."""
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The configured database cannot be used: its URL, dialect, driver, server or file."""
+
+
+# The dialects that the schema and its migrations are written for.
+DIALECTS = ("sqlite", "postgresql")
+
+
 def engine_for(url: str, *, check_schema: bool = True) -> Engine:
+    """An engine that has connected once: DatabaseUnavailable names what is wrong otherwise."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUnavailable(
+            "database: not a database URL such as sqlite:///annexa.db or "
+            "postgresql+psycopg://user@host/db") from None
+    shown = f"database {parsed.render_as_string(hide_password=True)}"
+    if parsed.get_backend_name() not in DIALECTS:
+        raise DatabaseUnavailable(f"{shown}: unknown dialect {parsed.get_backend_name()!r}; "
+                                  f"the evidence store is one of: {', '.join(DIALECTS)}")
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
     elif url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = create_engine(url, **kwargs)
+    try:
+        engine = create_engine(url, **kwargs)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise DatabaseUnavailable(f"{shown}: no such driver ({_one_line(exc)})") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     elif engine.dialect.name == "postgresql":
         _require_libpq()
+    try:
+        engine.connect().close()
+    except DBAPIError as exc:
+        raise DatabaseUnavailable(f"{shown}: cannot be opened: {_one_line(exc.orig)}") from None
     if check_schema:
         migrate.require_current(engine)
     return engine
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def _require_libpq() -> None:

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.registry import Check, ScopeView, resource_checks, scope_checks
-from collector.model import CollectionError, Resource, Scope, Verdict, errored
+from collector.model import (
+    ALL_REGIONS,
+    CollectionError,
+    Resource,
+    Scope,
+    Verdict,
+    errored,
+    not_applicable,
+)
 
 
 @dataclass(slots=True)
@@ -43,6 +51,7 @@ class Evaluator:
         self._errors: list[CollectionError] = []
         self._kind_checks: dict[str, list[Check]] = {}
         self._used_kinds: dict[str, set[str]] = {}
+        self._seen: set[tuple[str, str]] = set()  # (scope id, kind) of the resources judged
 
     def _checks_for(self, kind: str) -> list[Check]:
         if kind not in self._kind_checks:
@@ -62,6 +71,7 @@ class Evaluator:
         self._scopes[scope.id] = scope
 
     def resource(self, res: Resource) -> Iterator[Outcome]:
+        self._seen.add((res.scope, res.kind))
         for chk in self._checks_for(res.kind):
             yield Outcome(chk, res.key, res.kind, res.region, chk.evaluate(res.data), (res.key,),
                           per_resource=True)
@@ -101,6 +111,20 @@ class Evaluator:
                     view = ScopeView(scope.id, {k: [d for _, d in v] for k, v in kinds.items()})
                     verdict = chk.evaluate(view)
                 yield Outcome(chk, scope.key, chk.resource_kind, "global", verdict, evidence)
+            yield from self._absent(scope, failed)
+
+    def _absent(self, scope: Scope, failed: list[CollectionError]) -> Iterator[Outcome]:
+        """The kinds the scope lists in full and that have no resource there: their resource
+        checks do not apply. A kind that could not be listed (or a resource of it stored) is
+        left to its errors."""
+        unread = {kind for e in failed for kind in e.kinds}
+        for kind in scope.kinds:
+            if (scope.id, kind) in self._seen or kind in unread:
+                continue
+            verdict = not_applicable(f"no {kind} in {scope.id}")
+            for chk in self._checks_for(kind):
+                yield Outcome(chk, error_subject(scope.key, ALL_REGIONS), kind, ALL_REGIONS,
+                              verdict, ())
 
 
 def evaluate_all(items: Iterable[Resource | CollectionError | Scope]) -> list[Outcome]:

@@ -31,11 +31,18 @@ class Resource:
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """The unit that scope checks judge as a whole: an account, subscription, project, tenant."""
+    """The unit that scope checks judge as a whole: an account, subscription, project, tenant.
+
+    `kinds` are the resource kinds the connector lists in full in this scope: one that yields
+    no resource and no CollectionError there has none, and its resource checks are
+    `not_applicable` ("no aws.ec2.volume in 123456789012"). A kind left out, or whose listing
+    failed, has no such result: nothing was judged.
+    """
 
     provider: str
     id: str
     key: str
+    kinds: tuple[str, ...] = ()
 
     def resource(
         self, kind: str, key: str, data: dict[str, Any], region: str = "global"

@@ -34,6 +34,7 @@ from collector.posture import (
     result_rows,
     valid_at,
 )
+from collector.safe_output import cell
 from collector.store import VERSIONS
 
 DEFAULT_FRESHNESS = timedelta(hours=48)
@@ -181,13 +182,15 @@ def _control(state: ControlState, listing: Callable[[str], tuple[
 
 
 def render_table(snap: dict[str, Any]) -> str:
-    """The snapshot for a terminal: runs, then per control its checks, failures and evidence."""
+    """The snapshot for a terminal: runs, then per control its checks, failures and evidence.
+    Whatever evidence controls is shown escaped, one value to its line."""
     lines = [f"Snapshot as of {snap['at']}"]
     if not snap["runs"]:
         lines.append("no sealed run had finished by then: nothing was known")
     for run in snap["runs"]:
-        lines.append(f"source {run['source']}: run {run['run']} (#{run['seq']}, {run['status']},"
-                     f" finished {run['finished_at']}), chain hash {run['chain_hash']}")
+        lines.append(f"source {cell(run['source'])}: run {run['run']} (#{run['seq']}, "
+                     f"{run['status']}, finished {run['finished_at']}), chain hash "
+                     f"{run['chain_hash']}")
     for control in snap["controls"]:
         lines.append("")
         lines.append(f"{control['id']:<8} {control['status']:<15} {control['title']}")
@@ -196,8 +199,8 @@ def render_table(snap: dict[str, Any]) -> str:
             lines.append(f"  {check['status']:<15} {check['id']} ({counts})")
             for result in check["results"]:
                 if result["status"] in ("fail", "error"):
-                    lines.append(f"    {result['status'].upper():<6} {result['subject']}: "
-                                 f"{result['reason']}")
+                    lines.append(f"    {result['status'].upper():<6} {cell(result['subject'])}: "
+                                 f"{cell(result['reason'])}")
         for version in control["evidence"]:
-            lines.append(f"  evidence {version['digest']} {version['key']}")
+            lines.append(f"  evidence {version['digest']} {cell(version['key'])}")
     return "\n".join(lines)

@@ -8,7 +8,6 @@ A control the SoA does not list reads `applicable: not stated`.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from collector.posture import control_states
+from collector.safe_output import CsvWriter
 from collector.soa import soa_at
 
 COLUMNS = ("control", "title", "theme", "applicable", "justification", "implementation",
@@ -54,7 +54,7 @@ def render_json(doc: dict[str, Any]) -> str:
 
 def render_csv(doc: dict[str, Any]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = CsvWriter(out)
     writer.writerow(COLUMNS)
     for row in doc["controls"]:
         writer.writerow([_cell(row[c]) for c in COLUMNS])

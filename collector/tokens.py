@@ -77,6 +77,9 @@ def create(engine: Engine, *, role: str, name: str, window_start: datetime | Non
         raise ValueError(f"--controls is for owner tokens, not {role} tokens")
     if window_start and window_end and window_start > window_end:
         raise ValueError("the window starts after it ends")
+    if expires_at is not None and expires_at <= now():
+        raise ValueError(f"--expires {expires_at.isoformat()} is not in the future: the token "
+                         "would never work")
     token = PREFIX + secrets.token_urlsafe(32)
     with engine.begin() as conn:
         token_id = conn.execute(TOKENS.insert().values(
@@ -103,11 +106,22 @@ def identify(engine: Engine, token: str | None, at: datetime) -> Principal:
                      row.expires_at, tuple(json.loads(row.controls)) if row.controls else ())
 
 
-def listing(engine: Engine) -> list[dict[str, object]]:
+def listing(engine: Engine, at: datetime) -> list[dict[str, object]]:
+    """Every token, never its secret, each with its `state` at `at`: active, expired or
+    revoked."""
     with engine.connect() as conn:
         rows = conn.execute(sa.select(TOKENS).order_by(TOKENS.c.id)).mappings().all()
-    return [{k: (json.loads(v) if k == "controls" and v else v) for k, v in row.items()
-             if k != "token_hash"} for row in rows]
+    return [{**{k: (json.loads(v) if k == "controls" and v else v) for k, v in row.items()
+                if k != "token_hash"}, "state": state(row.revoked_at, row.expires_at, at)}
+            for row in rows]
+
+
+def state(revoked_at: datetime | None, expires_at: datetime | None, at: datetime) -> str:
+    if revoked_at is not None:
+        return "revoked"
+    if expires_at is not None and at >= expires_at:
+        return "expired"
+    return "active"
 
 
 def revoke(engine: Engine, ident: str) -> int:

@@ -71,6 +71,17 @@ def token(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> str:
     return lines[0]
 
 
+def expire(database_url: str, name: str, at: datetime) -> None:
+    """Let the token `name` expire at `at`, an instant already past: as time would, since a
+    token cannot be made with an expiry in the past."""
+    from collector.tokens import TOKENS
+
+    engine = engine_for(database_url)
+    with engine.begin() as conn:
+        conn.execute(TOKENS.update().where(TOKENS.c.name == name).values(expires_at=at))
+    engine.dispose()
+
+
 @contextmanager
 def api_server(config: Path) -> Iterator[str]:
     """The auditor API of this configuration, served by uvicorn on a free loopback port."""

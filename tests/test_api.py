@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -18,7 +18,7 @@ from collector import config as configuration
 from collector.db import engine_for
 from collector.ledger import load_or_create_signer
 from collector.service import Service
-from tests.api_support import TwoRuns, api_server, token, two_runs
+from tests.api_support import TwoRuns, api_server, expire, token, two_runs
 from tests.helpers import annexa, controls_json
 
 ROTATION = "aws.kms.key_rotation_enabled"
@@ -46,7 +46,8 @@ def _access_rows(database_url: str) -> list[sa.Row]:
 
 def test_missing_unknown_expired_and_revoked_tokens_are_refused(history, capsys):
     good = token(capsys, history.config, "--name", "kim")
-    expired = token(capsys, history.config, "--name", "old", "--expires", "2020-01-01T00:00:00Z")
+    expired = token(capsys, history.config, "--name", "old", "--expires", "1d")
+    expire(history.database_url, "old", datetime(2020, 1, 1, tzinfo=UTC))
     revoked = token(capsys, history.config, "--name", "gone")
     assert annexa(capsys, history.config, "token", "revoke", "gone")[0] == 0
     with api_server(history.config) as url:

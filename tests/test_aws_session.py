@@ -5,12 +5,17 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import boto3
 import botocore.session
+import pytest
 from botocore import xform_name
 
 import connectors.aws
 from connectors.aws.session import OPERATIONS, AwsSession
 from connectors.aws.settings import Settings
+from tests.helpers import annexa, controls_json, write_config
+
+ACCOUNT = "123456789012"  # moto's
 
 
 def test_every_listed_operation_exists_in_botocore():
@@ -47,3 +52,26 @@ def test_the_connector_calls_no_operation_left_out():
             elif isinstance(node, ast.Constant) and isinstance(node.value, str):
                 named.add(node.value)
     assert named & every <= listed, sorted((named & every) - listed)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_aws_endpoint_url_from_the_environment_is_honoured_as_endpoint_url(
+        tmp_path, moto_url, capsys, monkeypatch, host):
+    """botocore's own endpoint setting (AWS_ENDPOINT_URL) with no endpoint_url in the source:
+    S3 Control reaches the emulator without the account id prefixed to its host."""
+    url = moto_url.replace("127.0.0.1", host)
+    block = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+             "RestrictPublicBuckets": True}
+    s3control = boto3.client("s3control", region_name="us-east-1", endpoint_url=url)
+    s3control.meta.events.register("before-sign.s3-control", lambda request, **_: setattr(
+        request, "url", request.url.replace(f"://{ACCOUNT}.", "://", 1)))
+    s3control.put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration=block)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    config = write_config(tmp_path, f"sqlite:///{tmp_path / 'annexa.db'}", moto_url,
+                          endpoint_url=None, regions=["us-east-1"])
+    assert annexa(capsys, config, "db", "upgrade")[0] == 0
+    code, out, err = annexa(capsys, config, "collect")
+    assert code == 0, out + err
+    assert "error:" not in out and "complete" in out, out
+    checks = {c["id"]: c for ctl in controls_json(capsys, config) for c in ctl["checks"]}
+    assert checks["aws.s3.account_public_access_block_enabled"]["status"] == "pass"

@@ -59,8 +59,8 @@ def test_each_check_fails_exactly_on_the_planted_resources(tenant: Tenant) -> No
     assert set(tenant.planted) == checks, "every check has a planted gap"
     assert_failures_are_planted(tenant.planted, items, checks)
     scopes = [i for i in items if isinstance(i, Scope)]
-    assert scopes == [Scope("azure", f"/subscriptions/{s}", f"/subscriptions/{s}")
-                      for s in (PROD, DEV)]
+    assert scopes == [Scope("azure", f"/subscriptions/{s}", f"/subscriptions/{s}", ALL_KINDS)
+                      for s in (PROD, DEV)], "each lists every kind in full"
     assert items[:2] == scopes, "the scopes come before their resources"
     keys = resources(items)
     assert all(k.startswith("/subscriptions/") for k in keys)

@@ -3,7 +3,6 @@ source, as of an instant, with the evidence digests), and a leaver's timeline.""
 
 from __future__ import annotations
 
-import csv
 import html
 import io
 import json
@@ -19,7 +18,7 @@ from collector.chain import RUNS
 from collector.manual_ledger import bodies_at, last_run
 from collector.people.identities import GONE
 from collector.people.records import PERSON, SOURCE, person_key
-from collector.safe_output import csv_cell
+from collector.safe_output import CsvWriter
 from collector.store import BLOBS, VERSIONS, decompress
 
 
@@ -61,14 +60,14 @@ def digest(report: dict[str, Any]) -> str:
 
 def as_csv(report: dict[str, Any]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = CsvWriter(out)
     writer.writerow(["person", "status", "source", "account", "active", "privileged",
                      "privileges", "mfa", "evidence"])
     for p in report["people"]:
         for a in p["accounts"]:
-            writer.writerow([csv_cell(v) for v in (
-                p["person"], p["status"], a["source"], a["key"], a["active"], a["privileged"],
-                "; ".join(a["privileges"]), a["mfa"], a["evidence"])])
+            writer.writerow([p["person"], p["status"], a["source"], a["key"], a["active"],
+                             a["privileged"], "; ".join(a["privileges"]), a["mfa"],
+                             a["evidence"]])
     return out.getvalue()
 
 

@@ -41,7 +41,10 @@ def account_scope(session: AwsSession) -> Scope:
         raise SourceUnreachable(f"sts:GetCallerIdentity failed: {describe(exc)}") from exc
     account = identity["Account"]
     partition = identity["Arn"].split(":")[1]
-    return Scope(provider="aws", id=account, key=f"arn:{partition}:iam::{account}:root")
+    # Each service lists its kinds whole, in every region collected (or fails with an error).
+    kinds = tuple(kind for svc in SERVICES for kind in svc.kinds)
+    return Scope(provider="aws", id=account, key=f"arn:{partition}:iam::{account}:root",
+                 kinds=kinds)
 
 
 def collect(

@@ -56,9 +56,11 @@ def _is_literal_host(host: str) -> bool:
 def _s3control(session: AwsSession, scope: Scope) -> Any:
     """S3 Control puts the account id in the host name ({account}.{endpoint}). An endpoint on
     an IP address or localhost (an emulator) has no such names, so there the calls go to the
-    endpoint as configured."""
+    endpoint as configured: the source's endpoint_url, or botocore's own setting of it
+    (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3_CONTROL, the profile's endpoint_url), which the
+    client resolved."""
     client = session.client("s3control", session.settings.regions[0])
-    if _is_literal_host(urlsplit(session.settings.endpoint_url or "").hostname or ""):
+    if _is_literal_host(urlsplit(client.meta.endpoint_url or "").hostname or ""):
         prefixed = f"://{scope.id}."
 
         def unprefix(request: Any, **_: Any) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.model import Scope
-from connectors.azure.kinds import Kind
+from connectors.azure.kinds import ALL_KINDS, Kind
 from connectors.azure.settings import Settings
 from connectors.http import (
     HttpClient,
@@ -64,7 +64,7 @@ def clients(settings: Settings, observer: Observer | None) -> Clients:
 
 def subscription_scope(subscription_id: str) -> Scope:
     key = f"/subscriptions/{subscription_id}"
-    return Scope(provider="azure", id=key, key=key)
+    return Scope(provider="azure", id=key, key=key, kinds=ALL_KINDS)
 
 
 def _checked(subscription: Any, operation: str) -> dict[str, Any]:

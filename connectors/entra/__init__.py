@@ -25,7 +25,8 @@ class SourceUnreachable(RuntimeError):
 
 def tenant_scope(tenant_id: str) -> Scope:
     key = f"entra:tenant:{tenant_id}"
-    return Scope(provider="entra", id=key, key=key)
+    return Scope(provider="entra", id=key, key=key,
+                 kinds=tuple(kind for listing in LISTINGS for kind in listing.kinds))
 
 
 def collect(settings: Settings, observer: Observer | None = None

@@ -72,7 +72,7 @@ def collect(settings: Settings, observer: Observer | None = None
     for_directory, for_policies = delegated(settings, DIRECTORY_SCOPES, POLICY_SCOPES)
     directory = _client(settings, ADMIN_API, "admin", for_directory, observer)
     policy_api = _client(settings, CLOUD_IDENTITY_API, "cloudidentity", for_policies, observer)
-    scope, customer = customer_scope(directory, settings.customer)
+    scope, customer = customer_scope(directory, settings.customer, KINDS)
     yield scope
     yield customer
     tasks = [partial(users_then_org_units, directory, scope), partial(roles, directory, scope),

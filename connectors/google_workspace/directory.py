@@ -38,15 +38,17 @@ class SourceUnreachable(RuntimeError):
     """The customer could not be read: nothing can be collected from this source."""
 
 
-def customer_scope(directory: HttpClient, customer: str) -> tuple[Scope, Resource]:
-    """The customer as the source's scope, and as a resource of its own."""
+def customer_scope(directory: HttpClient, customer: str,
+                   kinds: tuple[str, ...]) -> tuple[Scope, Resource]:
+    """The customer as the source's scope (which lists `kinds` in full), and as a resource of
+    its own."""
     try:
         data = directory.get_json(f"{BASE}/customers/{customer}", operation="customers.get",
                                   params={"fields": CUSTOMER_FIELDS})
         key = key_of("customer", data, "id", "customers.get")
     except HttpError as exc:
         raise SourceUnreachable(str(exc)) from exc
-    scope = Scope(provider="google_workspace", id=str(data["id"]), key=key)
+    scope = Scope(provider="google_workspace", id=str(data["id"]), key=key, kinds=kinds)
     return scope, scope.resource(CUSTOMER, key, data)
 
 

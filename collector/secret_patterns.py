@@ -1,5 +1,6 @@
-"""Secret-shaped values inside strings, whatever field holds them: cloud keys, tokens, private
-keys, passwords in URLs and `password=...` assignments. Only the secret part is replaced.
+"""What a secret looks like: the names of fields that hold one, and secret-shaped values
+inside any string, whatever field holds them (cloud keys, tokens, private keys, passwords in
+URLs, `password=...` assignments), of which only the secret part is replaced.
 
 The token formats follow two maintained detectors, rewritten here rather than copied:
 gitleaks' default rule set (config/gitleaks.toml: aws-access-token, private-key, github-pat,
@@ -17,7 +18,6 @@ string passes the same test, and only a string that passes runs the patterns."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from functools import lru_cache
 
 from ahocorasick_rs import AhoCorasick
@@ -113,68 +113,62 @@ def _secret_identifier(name: str) -> bool:
 _NOT_SECRETS = frozenset({"true", "false", "null", "none", "", REDACTED.lower()})
 
 
-def _keep(match: re.Match[str], group: str) -> str:
-    """`match` with only its group `group` replaced by the marker."""
-    start, end = match.span(group)
+def _keep(match: re.Match[str]) -> str:
+    """`match` with only its group "s", the secret, replaced by the marker."""
+    start, end = match.span("s")
     whole = match.group(0)
     base = match.start(0)
     return f"{whole[:start - base]}{REDACTED}{whole[end - base:]}"
 
 
 def _aws_secret(match: re.Match[str]) -> str:
-    return _keep(match, "s") if _mixed(match.group("s")) else match.group(0)
+    return _keep(match) if _mixed(match.group("s")) else match.group(0)
 
 
 _AWS_ID = r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}"
 _B64URL = r"[A-Za-z0-9_-]"
 
-# (pattern, replacement): the pattern's group "s" is the secret; the rest of a match stays.
-_PATTERNS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = tuple(
-    (re.compile(p), r) for p, r in (
-        # PEM and PuTTY private keys, multi-line; the armour stays so the evidence shows that a
-        # key was there. An unterminated block is redacted to the end of the string.
-        (r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----(?P<s>[\s\S]*?)"
-         r"(?:-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----|\Z)",
-         lambda m: _keep(m, "s")),
-        (r"PuTTY-User-Key-File-\d: [^\r\n]*(?P<s>[\s\S]*)", lambda m: _keep(m, "s")),
-        # scheme://user:password@host: the URL stays, the password goes.
-        (r"(?i)\b[a-z][a-z0-9+.-]{0,30}://[^\s/?#@\"'<>:]*:(?P<s>[^\s/?#@\"'<>]+)@",
-         lambda m: _keep(m, "s")),
-        # An access key id followed by its 40-character secret, e.g. a CSV or `aws configure`.
-        (rf"\b{_AWS_ID}\b[\s,;:|\"'=\\]{{1,6}}(?P<s>[A-Za-z0-9/+]{{40}})(?![A-Za-z0-9/+=])",
-         _aws_secret),
-        (rf"\b(?P<s>{_AWS_ID})\b", lambda m: _keep(m, "s")),
-        (r"\b(?P<s>gh[pousr]_[A-Za-z0-9]{36,255})\b", lambda m: _keep(m, "s")),
-        (r"\b(?P<s>github_pat_[A-Za-z0-9_]{22,255})", lambda m: _keep(m, "s")),
-        (r"\b(?P<s>glpat-[A-Za-z0-9_-]{20,})", lambda m: _keep(m, "s")),
-        (r"\b(?P<s>xox[abposr]-[A-Za-z0-9-]{10,250})", lambda m: _keep(m, "s")),
-        (r"\b(?P<s>xapp-\d-[A-Za-z0-9]+-\d+-[A-Za-z0-9]+)", lambda m: _keep(m, "s")),
-        (r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<s>[A-Za-z0-9+/_-]{20,})",
-         lambda m: _keep(m, "s")),
-        (r"\b(?P<s>[sr]k_(?:live|test|prod)_[A-Za-z0-9]{10,247})\b", lambda m: _keep(m, "s")),
-        (r"\b(?P<s>whsec_[A-Za-z0-9+/=]{24,})", lambda m: _keep(m, "s")),
-        # JSON Web Tokens (and JWE): base64url parts whose header and payload are JSON objects.
-        (rf"\b(?P<s>eyJ{_B64URL}{{8,}}\.ey{_B64URL}{{8,}}\.{_B64URL}*(?:\.{_B64URL}*){{0,2}})",
-         lambda m: _keep(m, "s")),
-        (r"\b(?P<s>AIza[0-9A-Za-z_-]{35})", lambda m: _keep(m, "s")),
-        (r"\b(?P<s>GOCSPX-[0-9A-Za-z_-]{28})", lambda m: _keep(m, "s")),
-        (r"\b(?P<s>ya29\.[0-9A-Za-z_-]{20,})", lambda m: _keep(m, "s")),
-        (r"\b(?P<s>npm_[A-Za-z0-9]{36})\b", lambda m: _keep(m, "s")),
-        (r"\b(?P<s>pypi-AgE[A-Za-z0-9_-]{50,})", lambda m: _keep(m, "s")),
-        (r"\b(?P<s>SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})\b", lambda m: _keep(m, "s")),
-        (r"\b(?P<s>sk-(?:ant-(?:api|admin)\d\d-[A-Za-z0-9_-]{80,}|[A-Za-z0-9_-]*T3BlbkFJ"
-         r"[A-Za-z0-9_-]+))", lambda m: _keep(m, "s")),
-        (r"\b(?P<s>[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,})", lambda m: _keep(m, "s")),
-        (r"\b(?P<s>hvs\.[A-Za-z0-9_-]{24,})", lambda m: _keep(m, "s")),
-        (r"\b(?P<s>dop_v1_[a-f0-9]{64})\b", lambda m: _keep(m, "s")),
-        # Entra ID client secrets: three characters, a digit, "Q~", then 31 to 34 more.
-        (r"(?<![A-Za-z0-9_~.-])(?P<s>[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})"
-         r"(?![A-Za-z0-9_~.-])", lambda m: _keep(m, "s")),
-        # Azure storage and Service Bus connection strings, SAS and presigned URLs.
-        (r"(?i)(?<![\w-])(?:AccountKey|SharedAccessKey|SharedAccessSignature|sig|"
-         r"x-amz-signature|x-amz-security-token|x-goog-signature)=(?P<s>[^;&\s\"'<>]+)",
-         lambda m: _keep(m, "s")),
-    ))
+# An access key id followed by its 40-character secret, e.g. a CSV or `aws configure`.
+_AWS_PAIR = re.compile(
+    rf"\b{_AWS_ID}\b[\s,;:|\"'=\\]{{1,6}}(?P<s>[A-Za-z0-9/+]{{40}})(?![A-Za-z0-9/+=])")
+# Each pattern's group "s" is the secret; the rest of a match stays.
+_PATTERNS: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
+    # PEM and PuTTY private keys, multi-line; the armour stays so the evidence shows that a
+    # key was there. An unterminated block is redacted to the end of the string.
+    r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----(?P<s>[\s\S]*?)"
+    r"(?:-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----|\Z)",
+    r"PuTTY-User-Key-File-\d: [^\r\n]*(?P<s>[\s\S]*)",
+    # scheme://user:password@host: the URL stays, the password goes.
+    r"(?i)\b[a-z][a-z0-9+.-]{0,30}://[^\s/?#@\"'<>:]*:(?P<s>[^\s/?#@\"'<>]+)@",
+    rf"\b(?P<s>{_AWS_ID})\b",
+    r"\b(?P<s>gh[pousr]_[A-Za-z0-9]{36,255})\b",
+    r"\b(?P<s>github_pat_[A-Za-z0-9_]{22,255})",
+    r"\b(?P<s>glpat-[A-Za-z0-9_-]{20,})",
+    r"\b(?P<s>xox[abposr]-[A-Za-z0-9-]{10,250})",
+    r"\b(?P<s>xapp-\d-[A-Za-z0-9]+-\d+-[A-Za-z0-9]+)",
+    r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<s>[A-Za-z0-9+/_-]{20,})",
+    r"\b(?P<s>[sr]k_(?:live|test|prod)_[A-Za-z0-9]{10,247})\b",
+    r"\b(?P<s>whsec_[A-Za-z0-9+/=]{24,})",
+    # JSON Web Tokens (and JWE): base64url parts whose header and payload are JSON objects.
+    rf"\b(?P<s>eyJ{_B64URL}{{8,}}\.ey{_B64URL}{{8,}}\.{_B64URL}*(?:\.{_B64URL}*){{0,2}})",
+    r"\b(?P<s>AIza[0-9A-Za-z_-]{35})",
+    r"\b(?P<s>GOCSPX-[0-9A-Za-z_-]{28})",
+    r"\b(?P<s>ya29\.[0-9A-Za-z_-]{20,})",
+    r"\b(?P<s>npm_[A-Za-z0-9]{36})\b",
+    r"\b(?P<s>pypi-AgE[A-Za-z0-9_-]{50,})",
+    r"\b(?P<s>SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})\b",
+    r"\b(?P<s>sk-(?:ant-(?:api|admin)\d\d-[A-Za-z0-9_-]{80,}|[A-Za-z0-9_-]*T3BlbkFJ"
+    r"[A-Za-z0-9_-]+))",
+    r"\b(?P<s>[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,})",
+    r"\b(?P<s>hvs\.[A-Za-z0-9_-]{24,})",
+    r"\b(?P<s>dop_v1_[a-f0-9]{64})\b",
+    # Entra ID client secrets: three characters, a digit, "Q~", then 31 to 34 more.
+    r"(?<![A-Za-z0-9_~.-])(?P<s>[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})"
+    r"(?![A-Za-z0-9_~.-])",
+    # Azure storage and Service Bus connection strings, SAS and presigned URLs.
+    r"(?i)(?<![\w-])(?:AccountKey|SharedAccessKey|SharedAccessSignature|sig|"
+    r"x-amz-signature|x-amz-security-token|x-goog-signature)=(?P<s>[^;&\s\"'<>]+)",
+))
 
 # name=value, name: value, "name": "value": a secret when the name ends like a secret's. A
 # colon with neither a quote before it nor a space after it separates no assignment: ARNs
@@ -212,8 +206,8 @@ def redact_text(text: str) -> str:
     """`text` with every secret-shaped part replaced by REDACTED; the same object when none."""
     if not candidate(text):
         return text
-    out = text
-    for pattern, replace in _PATTERNS:
-        out = pattern.sub(replace, out)
+    out = _AWS_PAIR.sub(_aws_secret, text)
+    for pattern in _PATTERNS:
+        out = pattern.sub(_keep, out)
     out = _redact_assignments(out)
     return text if out == text else out

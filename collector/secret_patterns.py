@@ -54,29 +54,104 @@ def norm(text: str) -> str:
     return text.lower().replace("_", "").replace("-", "").replace(".", "")
 
 
-# What the fast path looks for. Aho-Corasick finds every marker in one pass: a regular
-# expression of the same alternatives took ten times as long as the rest of the fast path.
-# In the text as it is: literal markers of the value patterns below, and "://" (a URL, which
-# then needs user:password@ to count).
-_MARKERS = (
-    "PRIVATE KEY", "PuTTY-User-Key-File", "A3T", "AKIA", "ASIA", "ABIA", "ACCA",
-    "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-",
-    "xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "xapp-", "hooks.slack.com/",
-    "k_live_", "k_test_", "k_prod_", "whsec_", "eyJ", "AIza", "GOCSPX-", "ya29.", "npm_",
-    "pypi-AgE", "SG.", "sk-", ".atlasv1.", "hvs.", "dop_v1_", "Q~",
+_AWS_ID = r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}"
+# A 40-character AWS secret is random base64: upper, lower and a digit or symbol (a hex digest
+# or a word is none).
+_AWS_SECRET = (r"(?=[A-Za-z0-9/+]{0,39}[A-Z])(?=[A-Za-z0-9/+]{0,39}[a-z])"
+               r"(?=[A-Za-z0-9/+]{0,39}[0-9/+])[A-Za-z0-9/+]{40}")
+_B64URL = r"[A-Za-z0-9_-]"
+
+# (markers, patterns): a string holds a pattern's match only if it holds one of the markers,
+# as written. Each pattern's group "s" is the secret; the rest of a match stays.
+_RULES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    # PEM and PuTTY private keys, multi-line; the armour stays so the evidence shows that a
+    # key was there. An unterminated block is redacted to the end of the string.
+    (("PRIVATE KEY",),
+     (r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----(?P<s>[\s\S]*?)"
+      r"(?:-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----|\Z)",)),
+    (("PuTTY-User-Key-File",), (r"PuTTY-User-Key-File-\d: [^\r\n]*(?P<s>[\s\S]*)",)),
+    # scheme://user:password@host: the URL stays, the password goes.
+    (("://",), (r"(?i)\b[a-z][a-z0-9+.-]{0,30}://[^\s/?#@\"'<>:]*:(?P<s>[^\s/?#@\"'<>]+)@",)),
+    # An access key id, and a secret key right after one (a CSV line, `aws configure`).
+    (("A3T", "AKIA", "ASIA", "ABIA", "ACCA"),
+     (rf"\b{_AWS_ID}\b[\s,;:|\"'=\\]{{1,6}}(?P<s>{_AWS_SECRET})(?![A-Za-z0-9/+=])",
+      rf"\b(?P<s>{_AWS_ID})\b")),
+    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), (r"\b(?P<s>gh[pousr]_[A-Za-z0-9]{36,255})\b",)),
+    (("github_pat_",), (r"\b(?P<s>github_pat_[A-Za-z0-9_]{22,255})",)),
+    (("glpat-",), (r"\b(?P<s>glpat-[A-Za-z0-9_-]{20,})",)),
+    (("xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-"),
+     (r"\b(?P<s>xox[abposr]-[A-Za-z0-9-]{10,250})",)),
+    (("xapp-",), (r"\b(?P<s>xapp-\d-[A-Za-z0-9]+-\d+-[A-Za-z0-9]+)",)),
+    (("hooks.slack.com/",),
+     (r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<s>[A-Za-z0-9+/_-]{20,})",)),
+    (("k_live_", "k_test_", "k_prod_"),
+     (r"\b(?P<s>[sr]k_(?:live|test|prod)_[A-Za-z0-9]{10,247})\b",)),
+    (("whsec_",), (r"\b(?P<s>whsec_[A-Za-z0-9+/=]{24,})",)),
+    # JSON Web Tokens (and JWE): base64url parts whose header and payload are JSON objects.
+    (("eyJ",),
+     (rf"\b(?P<s>eyJ{_B64URL}{{8,}}\.ey{_B64URL}{{8,}}\.{_B64URL}*(?:\.{_B64URL}*){{0,2}})",)),
+    (("AIza",), (r"\b(?P<s>AIza[0-9A-Za-z_-]{35})",)),
+    (("GOCSPX-",), (r"\b(?P<s>GOCSPX-[0-9A-Za-z_-]{28})",)),
+    (("ya29.",), (r"\b(?P<s>ya29\.[0-9A-Za-z_-]{20,})",)),
+    (("npm_",), (r"\b(?P<s>npm_[A-Za-z0-9]{36})\b",)),
+    (("pypi-AgE",), (r"\b(?P<s>pypi-AgE[A-Za-z0-9_-]{50,})",)),
+    (("SG.",), (r"\b(?P<s>SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})\b",)),
+    (("sk-",), (r"\b(?P<s>sk-(?:ant-(?:api|admin)\d\d-[A-Za-z0-9_-]{80,}|[A-Za-z0-9_-]*T3BlbkFJ"
+                r"[A-Za-z0-9_-]+))",)),
+    ((".atlasv1.",), (r"\b(?P<s>[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,})",)),
+    (("hvs.",), (r"\b(?P<s>hvs\.[A-Za-z0-9_-]{24,})",)),
+    (("dop_v1_",), (r"\b(?P<s>dop_v1_[a-f0-9]{64})\b",)),
+    # Entra ID client secrets: three characters, a digit, "Q~", then 31 to 34 more.
+    (("Q~",), (r"(?<![A-Za-z0-9_~.-])(?P<s>[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})"
+               r"(?![A-Za-z0-9_~.-])",)),
 )
-_RAW_SCAN = AhoCorasick((*_MARKERS, "://"))
-_URL_INDEX = len(_MARKERS)
+# Whatever the case, so with markers in norm() text: Azure storage and Service Bus connection
+# strings, SAS and presigned URLs.
+_CASELESS_MARKERS = ("accountkey=", "sharedaccesskey=", "sharedaccesssignature=", "sig=",
+                     "xamzsignature=", "xamzsecuritytoken=", "xgoogsignature=")
+_CASELESS = re.compile(
+    r"(?i)(?<![\w-])(?:AccountKey|SharedAccessKey|SharedAccessSignature|sig|x-amz-signature|"
+    r"x-amz-security-token|x-goog-signature)=(?P<s>[^;&\s\"'<>]+)")
+
+# One Aho-Corasick pass finds every marker (a regular expression of the same alternatives
+# took ten times as long as the rest of the fast path).
+_MARKER_RULE = [(marker, rule) for rule, (markers, _) in enumerate(_RULES) for marker in markers]
+_RAW_SCAN = AhoCorasick([marker for marker, _ in _MARKER_RULE])
+_PATTERNS = tuple(tuple(re.compile(p) for p in patterns) for _, patterns in _RULES)
+_URL_RULE = next(i for i, (markers, _) in enumerate(_RULES) if markers == ("://",))
 _USERINFO = re.compile(r"://[^\s/?#@\"'<>:]*:[^\s/?#@\"'<>]+@")
-# In norm() text: the case-insensitive parameters; a secret name closing a JSON string (a
-# field's name, or a tag's label naming the sibling value); an identifier of INLINE_SUFFIXES,
-# which counts only if an assignment follows (a quote before it may be escaped, as in JSON).
-_PARAMETERS = ("accountkey=", "sharedaccesskey=", "sharedaccesssignature=", "sig=",
-               "xamzsignature=", "xamzsecuritytoken=", "xgoogsignature=")
+# In norm() text: the caseless markers; a secret name closing a JSON string (a field's name,
+# or a tag's label naming the sibling value); an identifier of INLINE_SUFFIXES, which counts
+# only if an assignment follows (a quote before it may be escaped, as in JSON).
 _NAME_ENDS = tuple(f'{name}"' for name in sorted(_SECRET_NAMES | set(_SECRET_SUFFIXES)))
-_LOWER_SCAN = AhoCorasick((*_PARAMETERS, *_NAME_ENDS, *INLINE_SUFFIXES))
-_SUFFIX_FROM = len(_PARAMETERS) + len(_NAME_ENDS)
+_LOWER_SCAN = AhoCorasick((*_CASELESS_MARKERS, *_NAME_ENDS, *INLINE_SUFFIXES))
+_NAMES_FROM = len(_CASELESS_MARKERS)
+_SUFFIX_FROM = _NAMES_FROM + len(_NAME_ENDS)
 _ASSIGNS = re.compile(r"\\?[\"']? *[:=]")
+
+
+class _Found:
+    """What one scan of a text found: the rules to run; whether a caseless marker, a secret
+    name closing a string, or an assignment to a secret name is there."""
+
+    __slots__ = ("assignment", "caseless", "name", "rules")
+
+    def __init__(self, text: str) -> None:
+        self.rules = {_MARKER_RULE[i][1] for i, _, _ in _RAW_SCAN.find_matches_as_indexes(text)}
+        if _URL_RULE in self.rules and _USERINFO.search(text) is None:
+            self.rules.discard(_URL_RULE)
+        self.caseless = self.name = self.assignment = False
+        normed = norm(text)
+        for index, _, end in _LOWER_SCAN.find_matches_as_indexes(normed, overlapping=True):
+            if index < _NAMES_FROM:
+                self.caseless = True
+            elif index < _SUFFIX_FROM:
+                self.name = True
+            elif not self.assignment:
+                self.assignment = _ASSIGNS.match(normed, end) is not None
+
+    def __bool__(self) -> bool:
+        return bool(self.rules) or self.caseless or self.name or self.assignment
 
 
 def candidate(text: str) -> bool:
@@ -86,21 +161,7 @@ def candidate(text: str) -> bool:
     "password_enabled" and "MinimumPasswordLength" contain a secret word and are no secrets:
     every IAM user's credential report has such names, and telling them apart here spares
     a walk of the whole resource."""
-    for index, _, _ in _RAW_SCAN.find_matches_as_indexes(text):
-        if index != _URL_INDEX or _USERINFO.search(text) is not None:
-            return True
-    normed = norm(text)
-    for index, _, end in _LOWER_SCAN.find_matches_as_indexes(normed, overlapping=True):
-        if index < _SUFFIX_FROM or _ASSIGNS.match(normed, end) is not None:
-            return True
-    return False
-
-
-def _mixed(token: str) -> bool:
-    """A 40-character AWS secret is random base64: upper, lower and digits or symbols; a hex
-    digest or a word is not."""
-    return (any(c.isupper() for c in token) and any(c.islower() for c in token)
-            and any(c.isdigit() or c in "+/" for c in token))
+    return bool(_Found(text))
 
 
 @lru_cache(maxsize=4096)
@@ -120,55 +181,6 @@ def _keep(match: re.Match[str]) -> str:
     base = match.start(0)
     return f"{whole[:start - base]}{REDACTED}{whole[end - base:]}"
 
-
-def _aws_secret(match: re.Match[str]) -> str:
-    return _keep(match) if _mixed(match.group("s")) else match.group(0)
-
-
-_AWS_ID = r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}"
-_B64URL = r"[A-Za-z0-9_-]"
-
-# An access key id followed by its 40-character secret, e.g. a CSV or `aws configure`.
-_AWS_PAIR = re.compile(
-    rf"\b{_AWS_ID}\b[\s,;:|\"'=\\]{{1,6}}(?P<s>[A-Za-z0-9/+]{{40}})(?![A-Za-z0-9/+=])")
-# Each pattern's group "s" is the secret; the rest of a match stays.
-_PATTERNS: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
-    # PEM and PuTTY private keys, multi-line; the armour stays so the evidence shows that a
-    # key was there. An unterminated block is redacted to the end of the string.
-    r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----(?P<s>[\s\S]*?)"
-    r"(?:-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----|\Z)",
-    r"PuTTY-User-Key-File-\d: [^\r\n]*(?P<s>[\s\S]*)",
-    # scheme://user:password@host: the URL stays, the password goes.
-    r"(?i)\b[a-z][a-z0-9+.-]{0,30}://[^\s/?#@\"'<>:]*:(?P<s>[^\s/?#@\"'<>]+)@",
-    rf"\b(?P<s>{_AWS_ID})\b",
-    r"\b(?P<s>gh[pousr]_[A-Za-z0-9]{36,255})\b",
-    r"\b(?P<s>github_pat_[A-Za-z0-9_]{22,255})",
-    r"\b(?P<s>glpat-[A-Za-z0-9_-]{20,})",
-    r"\b(?P<s>xox[abposr]-[A-Za-z0-9-]{10,250})",
-    r"\b(?P<s>xapp-\d-[A-Za-z0-9]+-\d+-[A-Za-z0-9]+)",
-    r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<s>[A-Za-z0-9+/_-]{20,})",
-    r"\b(?P<s>[sr]k_(?:live|test|prod)_[A-Za-z0-9]{10,247})\b",
-    r"\b(?P<s>whsec_[A-Za-z0-9+/=]{24,})",
-    # JSON Web Tokens (and JWE): base64url parts whose header and payload are JSON objects.
-    rf"\b(?P<s>eyJ{_B64URL}{{8,}}\.ey{_B64URL}{{8,}}\.{_B64URL}*(?:\.{_B64URL}*){{0,2}})",
-    r"\b(?P<s>AIza[0-9A-Za-z_-]{35})",
-    r"\b(?P<s>GOCSPX-[0-9A-Za-z_-]{28})",
-    r"\b(?P<s>ya29\.[0-9A-Za-z_-]{20,})",
-    r"\b(?P<s>npm_[A-Za-z0-9]{36})\b",
-    r"\b(?P<s>pypi-AgE[A-Za-z0-9_-]{50,})",
-    r"\b(?P<s>SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})\b",
-    r"\b(?P<s>sk-(?:ant-(?:api|admin)\d\d-[A-Za-z0-9_-]{80,}|[A-Za-z0-9_-]*T3BlbkFJ"
-    r"[A-Za-z0-9_-]+))",
-    r"\b(?P<s>[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,})",
-    r"\b(?P<s>hvs\.[A-Za-z0-9_-]{24,})",
-    r"\b(?P<s>dop_v1_[a-f0-9]{64})\b",
-    # Entra ID client secrets: three characters, a digit, "Q~", then 31 to 34 more.
-    r"(?<![A-Za-z0-9_~.-])(?P<s>[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})"
-    r"(?![A-Za-z0-9_~.-])",
-    # Azure storage and Service Bus connection strings, SAS and presigned URLs.
-    r"(?i)(?<![\w-])(?:AccountKey|SharedAccessKey|SharedAccessSignature|sig|"
-    r"x-amz-signature|x-amz-security-token|x-goog-signature)=(?P<s>[^;&\s\"'<>]+)",
-))
 
 # name=value, name: value, "name": "value": a secret when the name ends like a secret's. A
 # colon with neither a quote before it nor a space after it separates no assignment: ARNs
@@ -204,10 +216,13 @@ def _redact_assignments(text: str) -> str:
 
 def redact_text(text: str) -> str:
     """`text` with every secret-shaped part replaced by REDACTED; the same object when none."""
-    if not candidate(text):
-        return text
-    out = _AWS_PAIR.sub(_aws_secret, text)
-    for pattern in _PATTERNS:
-        out = pattern.sub(_keep, out)
-    out = _redact_assignments(out)
+    found = _Found(text)
+    out = text
+    for rule in sorted(found.rules):
+        for pattern in _PATTERNS[rule]:
+            out = pattern.sub(_keep, out)
+    if found.caseless:
+        out = _CASELESS.sub(_keep, out)
+    if found.assignment:
+        out = _redact_assignments(out)
     return text if out == text else out

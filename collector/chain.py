@@ -260,10 +260,22 @@ def _verify_blobs(conn: Connection, report: VerifyReport) -> Iterator[str]:
     rows = conn.execute(
         sa.select(BLOBS.c.digest, BLOBS.c.size, BLOBS.c.body).order_by(BLOBS.c.digest)
         .execution_options(yield_per=2000))
+    pruned: set[str] | None = None
     for digest, size, body in rows:
         report.blobs += 1
         if body is None:
-            continue  # pruned by retention: the digest alone still anchors the chain
+            # Pruned by retention, the digest alone still anchoring the chain, if a sealed
+            # prune record says so; a body that vanished otherwise was deleted.
+            if pruned is None:
+                # Imported here: collector.retention seals through the pipeline, which
+                # imports this module.
+                from collector.retention import sealed_prunes
+
+                pruned = sealed_prunes(conn)
+            if digest not in pruned:
+                yield (f"blob {digest}: its body is missing and no sealed prune run lists it "
+                       "(evidence was deleted)")
+            continue
         try:
             data = decompress(body)
         except Exception:

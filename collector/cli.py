@@ -212,6 +212,28 @@ def cmd_key(cfg: Config, args: argparse.Namespace) -> int:
 KEYS_SOURCE = "annexa-keys"
 
 
+def cmd_prune(cfg: Config, args: argparse.Namespace) -> int:
+    from collector.retention import prune
+
+    if not any(s.retention for s in cfg.sources):
+        raise UsageError("prune: no source has `retention:`, so nothing is ever due")
+    out = prune(_engine(cfg), cfg, _signer(cfg), dry_run=args.dry_run)
+    for due in out.sources:
+        print(f"{due.source}: retention {due.retention}, evidence superseded before "
+              f"{due.cutoff.isoformat()}: {len(due.digests)} bodies, "
+              f"{due.bytes / 2**20:.1f} MiB {'due' if args.dry_run else 'dropped'}")
+    if out.run is None:
+        print("dry run: nothing dropped" if args.dry_run else "nothing is due")
+        return EXIT_OK
+    if out.run.status != "complete":
+        print(f"prune run {out.run.run_id} {out.run.status}: {out.run.message}; nothing dropped",
+              file=sys.stderr)
+        return EXIT_FAILED
+    print(f"pruned {out.dropped} bodies; the digests stay, listed in run {out.run.run_id} "
+          f"sealed as #{out.run.seq}")
+    return EXIT_OK
+
+
 def cmd_db_upgrade(cfg: Config, args: argparse.Namespace) -> int:
     from collector import migrate
     from collector.db import engine_for
@@ -620,6 +642,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                                         required=True)
     key.add_parser("rotate", help="make a new signing key; the old one signs the handover and "
                                   "nothing after it")
+    c = sub.add_parser("prune", help="drop the bodies of evidence older than each source's "
+                                     "retention (digests stay; the pruning is a sealed run)")
+    c.add_argument("--dry-run", action="store_true", help="say what is due; drop nothing")
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command",
                                                                      required=True)
     db.add_parser("upgrade", help="apply Alembic migrations")
@@ -702,7 +727,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"collect": cmd_collect, "controls": cmd_controls, "verify": cmd_verify,
             "token": cmd_token, "soa": cmd_soa, "attest": cmd_attest, "people": cmd_people,
-            "key": cmd_key,
+            "key": cmd_key, "prune": cmd_prune,
             "attestations": cmd_attestations,
             "snapshot": cmd_snapshot, "export": cmd_export,
             "run": cmd_run}

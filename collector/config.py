@@ -22,8 +22,8 @@ from pydantic import (
 from connectors import KINDS, connector
 
 DEFAULT_FILE = "annexa.yaml"
-_INTERVAL = re.compile(r"^(\d+)\s*(s|m|h|d|w)$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_INTERVAL = re.compile(r"^(\d+)\s*(s|m|h|d|w|y)$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 365 * 86400}
 
 
 class ConfigError(Exception):
@@ -33,7 +33,7 @@ class ConfigError(Exception):
 def parse_duration(text: str) -> timedelta:
     match = _INTERVAL.match(text.strip())
     if not match:
-        raise ValueError(f"{text!r} is not a duration such as 90s, 30m, 6h, 7d or 2w")
+        raise ValueError(f"{text!r} is not a duration such as 90s, 30m, 6h, 7d, 2w or 3y")
     return timedelta(seconds=int(match.group(1)) * _UNIT[match.group(2)])
 
 
@@ -89,6 +89,8 @@ class SourceConfig(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
     kind: str
     schedule: str = "6h"
+    # How long superseded evidence of this source is kept (`annexa prune`); none: for ever.
+    retention: str | None = None
 
     @field_validator("kind")
     @classmethod
@@ -102,6 +104,13 @@ class SourceConfig(BaseModel):
     def _valid_schedule(cls, schedule: str) -> str:
         parse_schedule(schedule)
         return schedule
+
+    @field_validator("retention")
+    @classmethod
+    def _valid_retention(cls, retention: str | None) -> str | None:
+        if retention is not None:
+            parse_duration(retention)
+        return retention
 
     @property
     def options(self) -> dict[str, Any]:

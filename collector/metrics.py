@@ -112,7 +112,7 @@ class Metrics:
             ["control", "theme", "title", "status"], registry=r))
         self.check_resources = _Labelled(Gauge(
             "annexa_check_resources", "Resources per check and result status",
-            ["check", "severity", "status"], registry=r))
+            ["check", "severity", "source_kind", "status"], registry=r))
         self.evidence_age = _EvidenceAge()
         r.register(self.evidence_age)
         self.freshness = Gauge(
@@ -251,7 +251,8 @@ class Metrics:
                 for control in states for status in CONTROL_STATUSES})
             checks = {chk.check.id: chk for control in states for chk in control.checks}
             self.check_resources.replace({
-                (chk.check.id, chk.check.severity, status): chk.counts.get(status, 0)
+                (chk.check.id, chk.check.severity, chk.check.provider, status):
+                    chk.counts.get(status, 0)
                 for chk in checks.values() for status in RESULT_STATUSES})
             self.evidence_age.newest = newest
             self.sealed.replace(sealed)

@@ -53,9 +53,10 @@ class Service:
             executors={"default": ThreadPoolExecutor(workers)}, timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
 
-    def collect(self, source: SourceConfig) -> RunOutcome | None:
+    def collect(self, source: SourceConfig, *, join_people: bool = True) -> RunOutcome | None:
         """One scheduled collection; None when another process (`annexa collect` by hand,
-        say) is collecting the source now: its run counts, and the next firing tries again."""
+        say) is collecting the source now: its run counts, and the next firing tries again.
+        People are joined again after it, unless the caller joins them once after several."""
         try:
             outcome = collect_source(self.engine, source, self.signer, stop=self.stop,
                                      api_observer=self.metrics.observe_api(source.name),
@@ -69,7 +70,7 @@ class Service:
                  outcome.status, outcome.stats.resources, outcome.seconds)
         if self._on_run:
             self._on_run(outcome)
-        if self.config.people is not None:
+        if join_people and self.config.people is not None:
             self.join_people()
         return outcome
 

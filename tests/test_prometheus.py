@@ -32,7 +32,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from checks.catalogue import controls as catalogue
-from checks.registry import load_all
+from checks.registry import REGISTRY, load_all
 from collector import config as configuration
 from collector import migrate
 from collector.chain import RUNS
@@ -154,6 +154,17 @@ class Truth:
     def check_counts(self, status: str) -> dict[tuple[str, ...], float]:
         return {(check,): n[status] for check, n in self.checks.items() if n.get(status)}
 
+    def by_source_kind(self) -> dict[tuple[str, ...], float]:
+        out: Counter[tuple[str, ...]] = Counter()
+        for check, n in self.checks.items():
+            for status in ("pass", "fail", "error"):
+                out[(REGISTRY[check].provider, status)] += n.get(status, 0)
+        return dict(out)
+
+    def failing_checks_by_source_kind(self) -> dict[tuple[str, ...], float]:
+        return dict(Counter((REGISTRY[c].provider,) for c, n in self.checks.items()
+                            if n.get("fail")))
+
     def newly_failing(self) -> set[tuple[str, ...]]:
         return {(c,) for c, s in self.after.items() if s == "fail" and self.before[c] != "fail"}
 
@@ -215,6 +226,10 @@ PANELS: dict[tuple[str, str, str], Expect] = {
     ("annexa-posture", "Controls by status over time", "A"): values("status", of=Truth.counts),
     ("annexa-posture", "Failing checks", "A"):
         values("check", of=lambda t: t.check_counts("fail")),
+    ("annexa-posture", "Posture by source kind", "A"):
+        values("source_kind", "status", of=Truth.by_source_kind),
+    ("annexa-posture", "Failing checks by source kind", "A"):
+        values("source_kind", of=Truth.failing_checks_by_source_kind),
     ("annexa-posture", "Checks that could not judge", "A"):
         values("check", of=lambda t: t.check_counts("error")),
     ("annexa-posture", "Stale controls", "A"):

@@ -101,5 +101,7 @@ def test_demo_once_collects_and_prints_the_control_table(tmp_path, capsys, moto_
     for name in DEMOS:
         kind = name.rsplit(".", 1)[1]
         assert f"{kind} emulator for" in out, f"the demo started no {kind} emulator"
+    assert "people joined across the sources" in out
     assert main(["--config", str(db.with_suffix(".yaml")), "verify"]) == 0
-    assert f"ledger intact: {1 + len(DEMOS)} runs" in capsys.readouterr().out
+    # AWS, each HTTP demo, and one join of the people across them.
+    assert f"ledger intact: {2 + len(DEMOS)} runs" in capsys.readouterr().out

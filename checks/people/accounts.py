@@ -15,6 +15,14 @@ def _where(account: dict[str, Any]) -> str:
     return f"{account['source']} {account['label']}"
 
 
+def _unread(account: dict[str, Any]) -> Verdict | None:
+    """`error` for an account whose source could not be read now: its record is from an
+    earlier run, and judging that again would pass what nobody saw."""
+    if account.get("unread"):
+        return errored(f"{_where(account)} could not be read now: {account['unread']}")
+    return None
+
+
 def _excused(account: dict[str, Any]) -> tuple[bool, str]:
     """(still excused, why) by the mapping file's exception for the account, if any."""
     exception = account.get("exception")
@@ -45,6 +53,8 @@ def _excused(account: dict[str, Any]) -> tuple[bool, str]:
                 "people mapping file with an owner and an expiry.",
 )
 def leaver_holds_no_active_account(account: dict[str, Any]) -> Verdict:
+    if unread := _unread(account):
+        return unread
     person = account.get("person")
     if account["identity_provider_record"] or not person or not person.get("gone"):
         return not_applicable("not the account of someone who left")
@@ -70,6 +80,8 @@ def leaver_holds_no_active_account(account: dict[str, Any]) -> Verdict:
                 "it if nobody owns it.",
 )
 def account_belongs_to_active_person(account: dict[str, Any]) -> Verdict:
+    if unread := _unread(account):
+        return unread
     if account["identity_provider_record"]:
         return not_applicable("the person's own identity provider record")
     if account["active"] is False:
@@ -113,6 +125,8 @@ def account_belongs_to_active_person(account: dict[str, Any]) -> Verdict:
                 "where it has its own (an IAM user's console MFA device).",
 )
 def privileged_account_has_mfa(account: dict[str, Any]) -> Verdict:
+    if unread := _unread(account):
+        return unread
     if not account["privileged"]:
         return not_applicable("no privilege")
     person = account.get("person")
@@ -146,6 +160,8 @@ def privileged_account_has_mfa(account: dict[str, Any]) -> Verdict:
                 "otherwise.",
 )
 def privilege_held_through_known_account(account: dict[str, Any]) -> Verdict:
+    if unread := _unread(account):
+        return unread
     if not account["privileged"] or account["active"] is False:
         return not_applicable("no usable privilege")
     person = account.get("person")

@@ -59,7 +59,7 @@ def demo(db: Path, *, once: bool, port: int) -> int:
     from checks.registry import load_all
     from collector import migrate
     from collector.cli import cmd_controls
-    from collector.config import Config, MetricsConfig, SourceConfig
+    from collector.config import Config, MetricsConfig, PeopleConfig, SourceConfig
     from collector.db import engine_for
     from collector.demo.seed import seed_all
     from collector.ledger import load_or_create_signer
@@ -72,6 +72,7 @@ def demo(db: Path, *, once: bool, port: int) -> int:
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(name, None)
     db = db.resolve()
+    db.parent.mkdir(parents=True, exist_ok=True)
     server, url = start_emulator()
     http_demos: list[Any] = []
     try:
@@ -92,9 +93,13 @@ def demo(db: Path, *, once: bool, port: int) -> int:
                                 endpoint_url=url)]
         sources += [SourceConfig.model_validate({"schedule": "15m", **d.source})
                     for d in http_demos]
+        # The demo's Entra tenant is the truth about its people; each source's run joins
+        # them again, its accounts judged as theirs (annexa-people).
+        idps = [s.name for s in sources if s.kind == "entra"]
         cfg = Config(
             database=f"sqlite:///{db}", signing_key=db.with_suffix(".key"),
             metrics=MetricsConfig(port=port), path=db, sources=sources,
+            people=PeopleConfig(authoritative=idps[0]) if idps else None,
         )
         migrate.upgrade(engine_for(cfg.database, check_schema=False))
         load_all()
@@ -102,12 +107,18 @@ def demo(db: Path, *, once: bool, port: int) -> int:
         service = Service(cfg, engine, load_or_create_signer(cfg.signing_key))
         failed = False
         for source in cfg.sources:
-            out = service.collect(source)
+            out = service.collect(source, join_people=False)
             assert out is not None, "nothing else collects the demo's database"
             failed |= out.status == "failed"
             print(f"{source.name}: collected {out.stats.resources} resources: {out.status}, "
                   f"run sealed as #{out.seq} "
                   f"(chain {out.chain_hash[:16] if out.chain_hash else '-'}...)")
+        if cfg.people is not None:
+            joined = service.join_people()
+            assert joined is not None, "nothing else joins the demo's people"
+            failed |= joined.status == "failed"
+            print(f"people joined across the sources: {joined.stats.resources} people and "
+                  f"accounts: {joined.status}, run sealed as #{joined.seq}")
 
         class Args:
             format, at, control = "table", None, None

@@ -17,7 +17,7 @@ GONE = frozenset({"deprovisioned", "deactivated", "suspended", "disabled", "dele
                   "archived"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Identity:
     """One account in one source. `person` is set by identity providers: the account is a
     person's own record there (their status, their MFA). `active`: it can still be used to
@@ -39,7 +39,7 @@ class Identity:
     person: PersonFacts | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PersonFacts:
     """What an identity provider says of the person behind one of its accounts."""
 

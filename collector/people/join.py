@@ -7,8 +7,9 @@ identifiers, so that an Azure role assignment to an Entra object id finds its Ok
 What links to nobody is an orphan, unless the mapping file excuses it.
 
 Each source is read as of its latest sealed run. A source whose last collection failed, or
-whose run could not read an identity kind, is `unread`: its accounts are not rebuilt from
-stale evidence, and the derived run says so (its earlier records stay in force)."""
+whose run could not read an identity kind, is `unread`: its accounts are those of its last run
+that read them, each marked unread with the reason, so that every verdict on them is `error`
+(a failure stays, on its earlier evidence) and none is judged again from stale data."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ class SourceRead:
     unread: str | None = None  # why this source's identities could not be read now
 
 
-@dataclass
+@dataclass(slots=True)
 class Account:
     source: str
     identity: Identity
@@ -45,6 +46,7 @@ class Account:
     linked_by: str | None = None  # "identity provider", "email alice@...", "mapping file"
     candidates: list[str] = field(default_factory=list)  # people it matches when several
     exception: Exception_ | None = None
+    unread: str | None = None  # why its source could not be read now (it is from an earlier run)
 
 
 @dataclass
@@ -68,10 +70,17 @@ class Joined:
     accounts: list[Account]  # every account of every source read, the IdP's own included
 
 
-def _latest_run(conn: Connection, source: str) -> Any:
-    return conn.execute(sa.select(RUNS.c.id, RUNS.c.seq, RUNS.c.status, RUNS.c.message)
-                        .where(RUNS.c.source == source, RUNS.c.seq.is_not(None))
-                        .order_by(RUNS.c.id.desc()).limit(1)).first()
+def _latest_run(conn: Connection, source: str, *, read: bool = False) -> Any:
+    """The source's last sealed run; with `read`, the last that read its identity kinds."""
+    query = (sa.select(RUNS.c.id, RUNS.c.seq, RUNS.c.status, RUNS.c.message)
+             .where(RUNS.c.source == source, RUNS.c.seq.is_not(None))
+             .order_by(RUNS.c.id.desc()))
+    if not read:
+        return conn.execute(query.limit(1)).first()
+    for run in conn.execute(query.where(RUNS.c.status.not_in(("failed", "interrupted")))):
+        if _unread(conn, source, run) is None:
+            return run
+    return None
 
 
 def _unread(conn: Connection, source: str, run: Any) -> str | None:
@@ -119,6 +128,9 @@ def join(conn: Connection, authoritative: str, sources: Iterable[str],
         if read.unread is None and run is not None:
             found[source] = [Account(source, identity, digest)
                              for identity, digest in identities(conn, source, run.id)]
+        elif source != authoritative and (earlier := _latest_run(conn, source, read=True)):
+            found[source] = [Account(source, identity, digest, unread=read.unread)
+                             for identity, digest in identities(conn, source, earlier.id)]
     people: dict[str, Person] = {}
     for account in found.get(authoritative, []):
         facts = account.identity.person

@@ -51,7 +51,8 @@ def _account_summary(account: Account) -> dict[str, Any]:
     return {"source": account.source, "key": ident.key, "kind": ident.kind,
             "label": ident.label, "active": ident.active, "why_active": ident.why_active,
             "privileged": ident.privileged, "privileges": list(ident.privileges),
-            "mfa": ident.mfa, "evidence": account.digest, "linked_by": account.linked_by}
+            "mfa": ident.mfa, "evidence": account.digest, "linked_by": account.linked_by,
+            "unread": account.unread}
 
 
 def person_record(person: Person) -> dict[str, Any]:

@@ -35,6 +35,7 @@ STATUS_COLORS = {"pass": "green", "fail": "red", "stale": "orange", "unknown": "
                  "manual": "blue", "not_applicable": "text"}
 # Controls that automated checks judge; manual and not applicable ones are left out of ratios.
 JUDGED = 'status=~"pass|fail|stale|unknown"'
+SOURCE_STATUSES = 'status=~"pass|fail|error"'
 PASS_RATIO = (f'sum(annexa_control_status{{status="pass"}}) '
               f'/ sum(annexa_control_status{{{JUDGED}}})')
 
@@ -181,14 +182,29 @@ def posture() -> db.Dashboard:
     color_by_name(over_time, STATUS_COLORS)
     d.with_panel(over_time.stacking(cb.StackingConfig().mode(common.StackingMode.NORMAL)))
 
+    d.with_row(db.Row("By source kind"))
+    d.with_panel(listing(
+        "Posture by source kind", "Per kind of source (aws, azure, entra, people, ...): "
+        "resources failing, in error and passing, summed over its checks. A new connector's "
+        "checks appear here by themselves.",
+        query(f"sum by (source_kind, status) (annexa_check_resources{{{SOURCE_STATUSES}}})",
+              instant=True, as_table=True),
+        width=12, height=8, columns={"source_kind": "Source kind", "status": "Result",
+                                     "Value": "Resources"}))
+    d.with_panel(graph(
+        "Failing checks by source kind", "Checks that fail on at least one resource, per kind "
+        "of source.",
+        [query('count by (source_kind) (annexa_check_resources{status="fail"} > 0)',
+               "{{source_kind}}")], width=12, height=8))
+
     d.with_row(db.Row("Failing checks"))
     d.with_panel(listing(
         "Failing checks", "Checks that fail on at least one resource, with how many. "
         "`annexa controls --format json` lists the resources and the evidence behind each.",
         query('sort_desc(annexa_check_resources{status="fail"} > 0)', instant=True,
               as_table=True),
-        width=14, height=10, columns={"check": "Check", "severity": "Severity",
-                                      "Value": "Failing resources"}))
+        width=14, height=10, columns={"check": "Check", "source_kind": "Source kind",
+                                      "severity": "Severity", "Value": "Failing resources"}))
     d.with_panel(listing(
         "Checks that could not judge", "Checks with results in error: a service was denied "
         "or failed, so the check could not decide.",

@@ -122,12 +122,13 @@ _URL_RULE = next(i for i, (markers, _) in enumerate(_RULES) if markers == ("://"
 _USERINFO = re.compile(r"://[^\s/?#@\"'<>:]*:[^\s/?#@\"'<>]+@")
 # In norm() text: the caseless markers; a secret name closing a JSON string (a field's name,
 # or a tag's label naming the sibling value); an identifier of INLINE_SUFFIXES, which counts
-# only if an assignment follows (a quote before it may be escaped, as in JSON).
+# only if an assignment follows (a quote before it may be escaped, once in JSON text, more
+# often in JSON held in a string).
 _NAME_ENDS = tuple(f'{name}"' for name in sorted(_SECRET_NAMES | set(_SECRET_SUFFIXES)))
 _LOWER_SCAN = AhoCorasick((*_CASELESS_MARKERS, *_NAME_ENDS, *INLINE_SUFFIXES))
 _NAMES_FROM = len(_CASELESS_MARKERS)
 _SUFFIX_FROM = _NAMES_FROM + len(_NAME_ENDS)
-_ASSIGNS = re.compile(r"\\?[\"']? *[:=]")
+_ASSIGNS = re.compile(r"\\*[\"']? *[:=]")
 
 
 class _Found:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from _json import make_encoder
 from datetime import date, datetime
 from decimal import Decimal
@@ -12,39 +11,7 @@ from itertools import islice
 from json.encoder import encode_basestring
 from typing import Any
 
-REDACTED = "[REDACTED]"
-
-# Field names (lower-cased, without _ and -) whose values are secrets wherever they appear.
-_SECRET_NAMES = frozenset({
-    "userdata", "environment", "variables", "credentials", "apikey", "clientsecret",
-    "connectionstring", "privatekey", "secret", "secretaccesskey", "sessiontoken", "password",
-    "masteruserpassword", "accesstoken", "refreshtoken", "sastoken", "token",
-})
-# "token" ends API_TOKEN and github_token as well as SessionToken; it also ends NextToken and
-# ClientToken, which are no secrets but no evidence either: no check reads them.
-_SECRET_SUFFIXES = ("password", "secret", "secretkey", "privatekey", "apikey", "connectionstring",
-                    "token")
-_SECRET_WORDS = _SECRET_NAMES | set(_SECRET_SUFFIXES)
-# Words that name an inline secret: "password=...", "token=..." inside an ordinary string.
-_INLINE_WORDS = ("password", "passwd", "pwd", "secret", "token")
-# Lower-cased fragments of which any secret name or inline secret has at least one. JSON text
-# without any of them (after dropping _ and -) needs no redaction: the fast path for most data.
-_FRAGMENTS = _SECRET_WORDS | {"private key", "passwd", "pwd="}
-_NEEDLES = tuple(sorted(
-    n for n in _FRAGMENTS if not any(other != n and other in n for other in _FRAGMENTS)))
-# What a secret looks like in normalised JSON text: a secret name closing a string, an inline
-# pair, a PEM header.
-_NAME_ENDS = tuple(f'{name}"' for name in sorted(_SECRET_WORDS))
-_INLINE_MARKS = (*(f"{word}=" for word in _INLINE_WORDS), "private key")
-# Secrets that hide inside ordinary strings: PEM private keys and password=... pairs.
-_PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
-_INLINE = re.compile(rf"(?i)\b({'|'.join(_INLINE_WORDS)})=([^;&\s\"']+)")
-
-
-@lru_cache(maxsize=8192)
-def is_secret_name(name: str) -> bool:
-    norm = name.lower().replace("_", "").replace("-", "")
-    return norm in _SECRET_NAMES or norm.endswith(_SECRET_SUFFIXES)
+from collector.secret_patterns import REDACTED, candidate, is_secret_name, redact_text
 
 
 @lru_cache(maxsize=1024)
@@ -57,14 +24,6 @@ def _is_label_field(name: str) -> bool:
     return name.lower() in ("key", "name")
 
 
-def _redact_string(value: str) -> str:
-    if "PRIVATE KEY-----" in value:
-        value = _PEM.sub(REDACTED, value)
-    if "=" in value:
-        value = _INLINE.sub(lambda m: f"{m.group(1)}={REDACTED}", value)
-    return value
-
-
 def _names_a_secret(pair: dict[Any, Any]) -> bool:
     """Tags and environment lists name their value in a sibling field:
     {"Key": "db_password", "Value": ...}, {"Name": "API_TOKEN", "Value": ...}."""
@@ -74,19 +33,16 @@ def _names_a_secret(pair: dict[Any, Any]) -> bool:
 
 
 def might_hold_secrets(text: str) -> bool:
-    """False only when `text` (the data as JSON) cannot contain anything redact() would change.
-
-    A secret field's name, or a tag's label naming one, ends with a secret name, so in the JSON
-    it ends right before a closing quote: "password_enabled" holds a needle and is no secret.
-    Every IAM user's credential report has such names; telling them apart here spares a walk
-    of the whole resource."""
-    norm = text.lower().replace("_", "").replace("-", "")
-    return any(needle in norm for needle in _NEEDLES) and (
-        any(end in norm for end in _NAME_ENDS) or any(mark in norm for mark in _INLINE_MARKS))
+    """False only when `text` (the data as JSON) cannot contain anything redact() would
+    change; see secret_patterns.candidate()."""
+    return candidate(text)
 
 
-def _empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str | list | dict) and not value)
+def _kept(value: Any) -> bool:
+    """Values of a secret-named field that are kept: nothing, and flags such as
+    AllowUsersToChangePassword, which hold no secret and which checks read."""
+    return value is None or isinstance(value, bool) or (
+        isinstance(value, str | list | dict) and not value)
 
 
 def redact(value: Any) -> Any:
@@ -99,7 +55,7 @@ def redact(value: Any) -> Any:
         for i, (k, v) in enumerate(value.items()):
             name = str(k)
             secret = is_secret_name(name) or (paired and _is_value_field(name))
-            new = REDACTED if secret and not _empty(v) else redact(v)
+            new = REDACTED if secret and not _kept(v) else redact(v)
             if out is None and new is not v:
                 out = dict(islice(value.items(), i))
             if out is not None:
@@ -109,7 +65,7 @@ def redact(value: Any) -> Any:
         items = [redact(v) for v in value]
         return value if all(new is old for new, old in zip(items, value, strict=True)) else items
     if isinstance(value, str):
-        return _redact_string(value)
+        return redact_text(value)
     return value
 
 

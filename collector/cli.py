@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the commands import the engine's modules lazily, to start f
     from sqlalchemy import Engine
 
     from collector.ledger import Signer
+    from collector.pipeline import RunOutcome
     from collector.soa import Loaded
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -57,7 +58,7 @@ def _signer(cfg: Config):  # type: ignore[no-untyped-def]
 
 def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
     from collector.locks import SourceBusy
-    from collector.pipeline import collect_source
+    from collector.organizations import collect
 
     sources = [cfg.source(args.source)] if args.source else cfg.sources
     if not sources:
@@ -67,27 +68,36 @@ def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
     code = EXIT_OK
     for source in sources:
         try:
-            out = collect_source(engine, source, signer, writer=cfg.writer, wait=args.wait)
+            outcomes = collect(engine, source, signer, writer=cfg.writer, wait=args.wait)
         except SourceBusy as exc:
             print(f"{source.name}: not collected: {exc}", file=sys.stderr)
             code = EXIT_FAILED
             continue
-        s = out.stats
-        counts = ", ".join(f"{n} {k}" for k, n in sorted(s.by_status.items())) or "no results"
-        print(f"{source.name}: {out.status} in {out.seconds:.1f}s, run {out.run_id} sealed as "
-              f"#{out.seq}; {s.resources} resources ({s.new_versions} new versions, "
-              f"{s.new_blobs} new blobs); results: {counts}")
-        if s.failures_kept:
-            print(f"  {s.failures_kept} earlier failure(s) kept: their data could not be read "
-                  "or judged this time")
-        for err in out.errors:
-            print(f"  error: {err.service} in {err.region}: {err.message}")
-        if out.status == "failed":
-            print(f"  source failed: {out.message}", file=sys.stderr)
-            code = EXIT_FAILED
+        for out in outcomes:
+            code = max(code, print_outcome(out))
     if cfg.people is not None:
         code = max(code, _collect_people(cfg, engine, signer, args.wait))
     return code
+
+
+def print_outcome(out: RunOutcome) -> int:
+    """The summary of one sealed run; EXIT_FAILED when its collection failed."""
+    s = out.stats
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(s.by_status.items())) or "no results"
+    print(f"{out.source}: {out.status} in {out.seconds:.1f}s, run {out.run_id} sealed as "
+          f"#{out.seq}; {s.resources} resources ({s.new_versions} new versions, "
+          f"{s.new_blobs} new blobs); results: {counts}")
+    if out.status == "retired":
+        print(f"  retired: {out.message}")
+    if s.failures_kept:
+        print(f"  {s.failures_kept} earlier failure(s) kept: their data could not be read "
+              "or judged this time")
+    for err in out.errors:
+        print(f"  error: {err.service} in {err.region}: {err.message}")
+    if out.status == "failed":
+        print(f"  source failed: {out.message}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _collect_people(cfg: Config, engine: Engine, signer: Signer, wait: float) -> int:

@@ -72,9 +72,12 @@ def collect_source(
     items: Iterable[Scope | Resource | CollectionError] | None = None,
     writer: WriterMode = "auto",
     wait: float = 0.0,
+    retire: str | None = None,
 ) -> RunOutcome:
     """Collect `source` now and seal the run. `items` replaces the connector's stream (the
     pipeline benchmark feeds synthetic resources through every later stage this way).
+    `retire` (why) seals a run of status `retired` that sees nothing, instead: it ends every
+    resource and result of a source that is no longer collected, and keeps its history.
     `writer` says where evidence is written: in this process, in a writer process, or
     ("auto") in a writer process once the source's last run held PROCESS_WRITER_FROM resources.
     Raises SourceBusy, having stored nothing, when another process still collects the source
@@ -85,7 +88,8 @@ def collect_source(
         # full collection that a run's batches set off (10k resources: 57 of 917 ms).
         gc.freeze()
         try:
-            return _collect(engine, source, signer, stop, api_observer, items, writer)
+            return _collect(engine, source, signer, stop, api_observer,
+                            () if retire else items, writer, retire)
         finally:
             gc.unfreeze()
 
@@ -93,7 +97,7 @@ def collect_source(
 def _collect(engine: Engine, source: SourceConfig, signer: Signer,
              stop: threading.Event | None, api_observer: ApiObserver | None,
              items: Iterable[Scope | Resource | CollectionError] | None,
-             writer: WriterMode) -> RunOutcome:
+             writer: WriterMode, retire: str | None = None) -> RunOutcome:
     recover_abandoned(engine, source.name, signer)
     started = time.monotonic()
     url = shareable_url(engine)
@@ -126,6 +130,8 @@ def _collect(engine: Engine, source: SourceConfig, signer: Signer,
                 out.finish(set(REGISTRY))
                 if out.errors:
                     status = "partial"
+                if retire:
+                    status, message = "retired", retire
             else:
                 out.finish(None)
         except Exception as exc:  # the run is recorded as failed, never lost

@@ -24,7 +24,8 @@ from collector.config import Config, SourceConfig, parse_schedule
 from collector.ledger import Signer
 from collector.locks import SourceBusy
 from collector.metrics import Metrics
-from collector.pipeline import RunOutcome, collect_source
+from collector.organizations import collect
+from collector.pipeline import RunOutcome
 
 log = logging.getLogger("annexa.service")
 
@@ -55,23 +56,27 @@ class Service:
 
     def collect(self, source: SourceConfig) -> RunOutcome | None:
         """One scheduled collection; None when another process (`annexa collect` by hand,
-        say) is collecting the source now: its run counts, and the next firing tries again."""
+        say) is collecting the source now: its run counts, and the next firing tries again.
+        An organisation's accounts are runs of their own, observed one by one; its own run,
+        sealed last, is returned."""
         try:
-            outcome = collect_source(self.engine, source, self.signer, stop=self.stop,
-                                     api_observer=self.metrics.observe_api(source.name),
-                                     writer=self.config.writer)
+            outcomes = collect(self.engine, source, self.signer, stop=self.stop,
+                               api_observer=self.metrics.observe_api(source.name),
+                               writer=self.config.writer)
         except SourceBusy as exc:
             log.warning("%s: skipped this collection", exc)
             return None
-        self.metrics.observe_run(outcome)
+        for outcome in outcomes:
+            self.metrics.observe_run(outcome)
+            log.info("run %s of %s: %s (%d resources, %.1fs)", outcome.run_id, outcome.source,
+                     outcome.status, outcome.stats.resources, outcome.seconds)
         self.metrics.refresh_posture(self.engine, self.config.freshness_window)
-        log.info("run %s of %s: %s (%d resources, %.1fs)", outcome.run_id, source.name,
-                 outcome.status, outcome.stats.resources, outcome.seconds)
-        if self._on_run:
-            self._on_run(outcome)
+        for outcome in outcomes:
+            if self._on_run:
+                self._on_run(outcome)
         if self.config.people is not None:
             self.join_people()
-        return outcome
+        return outcomes[-1] if outcomes else None
 
     def join_people(self) -> RunOutcome | None:
         """A run of `annexa-people`, after any source's run and on its own schedule."""

@@ -177,3 +177,18 @@ def test_an_account_that_left_is_retired_with_its_history_kept(
     assert _last_runs(database_url)[f"{SOURCE}/{leaves}"][0] == retired_run, \
         "retired once"
     assert annexa(capsys, config, "verify")[0] == 0
+
+
+def test_the_organisation_policy_allows_every_call_of_the_listing(org_url):
+    import json
+
+    org = organization(org_url, {"a": "prod"})
+    guard_organization(org)
+    calls: set[str] = set()
+    settings = Settings.model_validate(_options(org_url, include=[org.units["prod"]]))
+    list_organization(settings, lambda svc, op, _s, _r: calls.add(f"{svc}:{op}"))
+    policy = Path(__file__).parent.parent / "config" / "aws" / "annexa-organization-policy.json"
+    allowed = {action for statement in json.loads(policy.read_text())["Statement"]
+               for action in statement["Action"] if isinstance(statement["Action"], list)}
+    assert calls, "the observer saw the listing's calls"
+    assert calls - allowed == set()

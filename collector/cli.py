@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the commands import the engine's modules lazily, to start f
     from sqlalchemy import Engine
 
     from collector.ledger import Signer
+    from collector.organizations import UnitRunner
     from collector.pipeline import RunOutcome
     from collector.soa import Loaded
 
@@ -65,10 +66,12 @@ def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
         raise ConfigError(f"{cfg.path}: sources: no source is configured")
     engine, signer = _engine(cfg), _signer(cfg)
     _load_configured_soa(cfg, engine, signer)
+    runner = _queue_runner(cfg, engine)
     code = EXIT_OK
     for source in sources:
         try:
-            outcomes = collect(engine, source, signer, writer=cfg.writer, wait=args.wait)
+            outcomes = collect(engine, source, signer, writer=cfg.writer, wait=args.wait,
+                               run_units=runner)
         except SourceBusy as exc:
             print(f"{source.name}: not collected: {exc}", file=sys.stderr)
             code = EXIT_FAILED
@@ -78,6 +81,26 @@ def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
     if cfg.people is not None:
         code = max(code, _collect_people(cfg, engine, signer, args.wait))
     return code
+
+
+def _queue_runner(cfg: Config, engine: Engine) -> UnitRunner | None:
+    """With `queue:`, units are enqueued for `annexa worker` and their seals awaited."""
+    if cfg.queue is None:
+        return None
+    from collector.cluster.app import make_app
+    from collector.cluster.dispatch import queue_runner
+
+    return queue_runner(make_app(cfg), engine, cfg.queue.wait_seconds)
+
+
+def cmd_worker(cfg: Config, args: argparse.Namespace) -> int:
+    if cfg.queue is None:
+        raise ConfigError(f"{cfg.path}: queue: is not configured; `annexa worker` serves a "
+                          "queue (queue: {broker: redis://host:6379/0})")
+    from collector.cluster.app import run_worker
+
+    _engine(cfg).dispose()  # the schema is current before any task is taken
+    return run_worker(cfg, args.concurrency, args.metrics_port)
 
 
 def print_outcome(out: RunOutcome) -> int:
@@ -615,6 +638,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="when another process is collecting a source, wait this long for it "
                         "to finish (default: do not wait; the source is reported as not "
                         "collected)")
+    c = sub.add_parser("worker", help="run queued collections (needs queue: in the "
+                                      "configuration)")
+    c.add_argument("--concurrency", type=int, default=4, metavar="N",
+                   help="collections run at once by this worker, each in a process of its "
+                        "own (default 4)")
+    c.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve this worker's own process metrics on PORT (metrics.host)")
     c = sub.add_parser("controls", help="Annex A control status, now or at an instant")
     c.add_argument("--format", choices=("table", "json"), default="table")
     c.add_argument("--at", help="ISO 8601 instant (a date means the end of that day, UTC)")
@@ -715,7 +745,7 @@ COMMANDS = {"collect": cmd_collect, "controls": cmd_controls, "verify": cmd_veri
             "key": cmd_key,
             "attestations": cmd_attestations,
             "snapshot": cmd_snapshot, "export": cmd_export,
-            "run": cmd_run}
+            "run": cmd_run, "worker": cmd_worker}
 
 
 # glibc's mallopt parameter for the most malloc arenas (malloc.h).

@@ -94,13 +94,18 @@ def in_turn(engine: Engine, signer: Signer, *, stop: threading.Event | None = No
 
 def collect(engine: Engine, source: SourceConfig, signer: Signer, *,
             stop: threading.Event | None = None, api_observer: ApiObserver | None = None,
-            writer: WriterMode = "auto", wait: float = 0.0) -> list[RunOutcome]:
-    """Collect a source now, in this process: one run, or an organisation's runs. Raises
-    SourceBusy, having stored nothing, when another process collects it."""
+            writer: WriterMode = "auto", wait: float = 0.0,
+            run_units: UnitRunner | None = None) -> list[RunOutcome]:
+    """Collect a source now: one run, or an organisation's runs. Units run in this process,
+    or through `run_units` (the cluster's queue). Raises SourceBusy, having stored nothing,
+    when another process collects it here."""
     if not is_organization(source):
+        if run_units is not None:
+            return run_units([source])
         return [collect_source(engine, source, signer, stop=stop, api_observer=api_observer,
                                writer=writer, wait=wait)]
-    runner = in_turn(engine, signer, stop=stop, api_observer=api_observer, writer=writer)
+    runner = run_units or in_turn(engine, signer, stop=stop, api_observer=api_observer,
+                                  writer=writer)
     return collect_organization(engine, source, signer, runner, api_observer=api_observer,
                                 wait=wait)
 

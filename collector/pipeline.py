@@ -48,6 +48,10 @@ class RunOutcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# The message of a run that recover_abandoned() sealed: its collection is redone, not answered.
+ABANDONED = "the collecting process stopped before sealing"
+
+
 def recover_abandoned(engine: Engine, source: str, signer: Signer) -> list[int]:
     """Seal runs left unsealed by a killed process, as `interrupted`, so the chain stays whole.
     Only the holder of the source's lock may call it: any unsealed run is then abandoned."""
@@ -56,7 +60,7 @@ def recover_abandoned(engine: Engine, source: str, signer: Signer) -> list[int]:
             RUNS.c.source == source, RUNS.c.seq.is_(None)).order_by(RUNS.c.id)))
         for run_id in ids:
             conn.execute(RUNS.update().where(RUNS.c.id == run_id).values(
-                status="interrupted", message="the collecting process stopped before sealing"))
+                status="interrupted", message=ABANDONED))
     for run_id in ids:
         seal(engine, run_id, signer)
     return ids

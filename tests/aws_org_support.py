@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,9 +36,12 @@ class Gate:
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self._app = app
         self.denied: set[str] = set()
+        self.delay = 0.0  # seconds added before every answer, as a distant endpoint would
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
+        if self.delay and not environ.get("PATH_INFO", "").startswith("/moto-api"):
+            time.sleep(self.delay)
         if environ.get("REQUEST_METHOD") == "POST" and self.denied:
             size = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(size)
@@ -68,7 +72,14 @@ class OrgServer:
 
     def reset(self) -> None:
         self.gate.denied.clear()
+        self.gate.delay = 0.0
         requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
+
+
+def org_options(url: str, **organization: Any) -> dict[str, Any]:
+    """An aws source's options for the whole organisation on `url`."""
+    return {"regions": [REGION], "endpoint_url": url, "max_attempts": 2,
+            "organization": {"role_name": ROLE, "external_id": "annexa-test", **organization}}
 
 
 @dataclass

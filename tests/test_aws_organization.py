@@ -5,23 +5,14 @@ server holding the organisation."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
 from connectors.aws.organization import list_organization
 from connectors.aws.settings import Settings
-from tests.aws_org_support import (
-    MANAGEMENT,
-    REGION,
-    ROLE,
-    OrgServer,
-    guard_organization,
-    organization,
-)
+from tests.aws_org_support import MANAGEMENT, ROLE, guard_organization, org_options, organization
 from tests.helpers import annexa, config_file, controls_json
 
 SOURCE = "aws-org"
@@ -32,28 +23,9 @@ ORG_CHECKS = ("aws-organizations.every_active_account_collected",
               "aws-organizations.scps_in_use")
 
 
-@pytest.fixture(scope="module")
-def org_server() -> Iterator[OrgServer]:
-    server = OrgServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def org_url(org_server: OrgServer) -> str:
-    org_server.reset()
-    return org_server.url
-
-
-def _options(url: str, **organization: Any) -> dict[str, Any]:
-    return {"regions": [REGION], "endpoint_url": url, "max_attempts": 2,
-            "organization": {"role_name": ROLE, "external_id": "annexa-test", **organization}}
-
-
 def _config(tmp_path: Path, database_url: str, url: str, **organization: Any) -> Path:
     return config_file(tmp_path, database_url, {"name": SOURCE, "kind": "aws", "schedule": "1h",
-                                                **_options(url, **organization)})
+                                                **org_options(url, **organization)})
 
 
 def _rows(database_url: str, sql: str, **params: Any) -> list[Any]:
@@ -82,7 +54,7 @@ def test_the_listing_follows_include_and_exclude_through_units(org_url):
     org.client("organizations").move_account(AccountId=deep, SourceParentId=org.root,
                                              DestinationParentId=nested)
     ids = org.accounts
-    settings = Settings.model_validate(_options(
+    settings = Settings.model_validate(org_options(
         org_url, include=[org.units["prod"], ids["d"]], exclude=[ids["b"]]))
     listing = list_organization(settings)
     assert listing.members == sorted([ids["a"], ids["d"], ids["e"]])
@@ -185,7 +157,7 @@ def test_the_organisation_policy_allows_every_call_of_the_listing(org_url):
     org = organization(org_url, {"a": "prod"})
     guard_organization(org)
     calls: set[str] = set()
-    settings = Settings.model_validate(_options(org_url, include=[org.units["prod"]]))
+    settings = Settings.model_validate(org_options(org_url, include=[org.units["prod"]]))
     list_organization(settings, lambda svc, op, _s, _r: calls.add(f"{svc}:{op}"))
     policy = Path(__file__).parent.parent / "config" / "aws" / "annexa-organization-policy.json"
     allowed = {action for statement in json.loads(policy.read_text())["Statement"]

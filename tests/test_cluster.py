@@ -204,3 +204,115 @@ def test_a_worker_killed_mid_run_leaves_an_interrupted_run_and_the_account_is_re
     assert [status for status, _ in runs] == ["interrupted", "complete"], runs
     assert runs[0][1] == "the collecting process stopped before sealing"
     assert annexa(capsys, config, "verify")[0] == 0
+
+
+@pytest.fixture
+def rabbitmq() -> Iterator[str]:
+    """A RabbitMQ virtual host of its own on the shared server, deleted afterwards."""
+    vhost = f"annexa_test_{uuid.uuid4().hex[:8]}"
+    subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True,
+                   timeout=60)
+    subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+                   check=True, capture_output=True, timeout=60)
+    yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True, timeout=60)
+
+
+@POSTGRES
+def test_on_rabbitmq_a_denied_account_fails_alone(
+        tmp_path, database_url, org_server, org_url, rabbitmq, workers, capsys):
+    org = organization(org_url, {"good": None, "locked": None})
+    guard_organization(org)
+    locked = org.accounts["locked"]
+    org_server.gate.denied.add(locked)
+    config = _config(tmp_path / "queued", database_url, org_url, rabbitmq)
+    assert annexa(capsys, config, "db", "upgrade")[0] == 0
+    workers.append(Workers(config, count=2, concurrency=1, logs=tmp_path))
+    code, out, err = annexa(capsys, config, "collect")
+    assert code == 1, out + err
+    assert f"{SOURCE}/{locked}: failed" in out
+    assert f"{SOURCE}/{org.accounts['good']}: complete" in out
+    assert f"\n{SOURCE}: complete" in out
+    collected = next(c for control in controls_json(capsys, config) for c in control["checks"]
+                     if c["id"] == "aws-organizations.every_active_account_collected")
+    assert collected["status"] == "fail"
+    assert annexa(capsys, config, "verify")[0] == 0
+
+
+class PrivateRedis:
+    """A redis-server of this test's own on a free port, appending every write to its log,
+    so that a restart keeps the queue."""
+
+    def __init__(self, directory: Path) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.directory = directory
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
+             str(self.directory), "--appendonly", "yes", "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(host="127.0.0.1", port=self.port)
+        _wait("redis to answer", lambda: _pings(client))
+        client.close()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+@POSTGRES
+def test_a_broker_restart_loses_no_run_and_duplicates_nothing(
+        tmp_path, database_url, org_server, org_url, workers, capsys):
+    org = organization(org_url, {"a": None, "b": None, "c": None})
+    guard_organization(org)
+    broker = PrivateRedis(tmp_path)
+    broker.start()
+    try:
+        config = _config(tmp_path / "queued", database_url, org_url,
+                         f"redis://127.0.0.1:{broker.port}/0")
+        assert annexa(capsys, config, "db", "upgrade")[0] == 0
+        workers.append(Workers(config, count=1, concurrency=1, logs=tmp_path))
+        org_server.gate.delay = 0.02
+        collect = subprocess.Popen(
+            [sys.executable, "-m", "collector.cli", "--config", str(config), "collect"],
+            env=_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        engine = sa.create_engine(database_url)
+
+        def started() -> bool:
+            with engine.connect() as conn:
+                return bool(conn.scalar(sa.text(
+                    "SELECT COUNT(*) FROM runs WHERE source LIKE 'aws-org/%'")))
+        _wait("a first run to start", started)
+        broker.stop()
+        broker.start()
+        org_server.gate.delay = 0.0
+        out, _ = collect.communicate(timeout=DEADLINE)
+        assert collect.returncode == 0, out
+        with engine.connect() as conn:
+            runs = conn.execute(sa.text("SELECT source, status FROM runs ORDER BY id")).all()
+            twice = conn.scalar(sa.text(
+                "SELECT COUNT(*) FROM (SELECT source, key FROM resource_versions WHERE "
+                "valid_to_run IS NULL GROUP BY source, key HAVING COUNT(*) > 1) AS d"))
+        engine.dispose()
+        units = [source for source, _ in runs if source.startswith(f"{SOURCE}/")]
+        assert sorted(units) == sorted(set(units)), f"a unit collected twice: {runs}"
+        assert len(units) == 4 and {status for _, status in runs} == {"complete"}, runs
+        assert twice == 0
+        assert annexa(capsys, config, "verify")[0] == 0
+    finally:
+        broker.stop()

@@ -316,3 +316,13 @@ def test_a_broker_restart_loses_no_run_and_duplicates_nothing(
         assert annexa(capsys, config, "verify")[0] == 0
     finally:
         broker.stop()
+
+
+def test_the_broker_password_comes_from_the_environment(monkeypatch):
+    from collector.cluster.app import broker_url
+
+    monkeypatch.delenv("ANNEXA_BROKER_PASSWORD", raising=False)
+    assert broker_url("redis://broker:6379/0") == "redis://broker:6379/0"
+    monkeypatch.setenv("ANNEXA_BROKER_PASSWORD", "p@ss/w")
+    assert broker_url("redis://broker:6379/0") == "redis://:p%40ss%2Fw@broker:6379/0"
+    assert broker_url("amqp://annexa@broker/vh") == "amqp://annexa:p%40ss%2Fw@broker/vh"

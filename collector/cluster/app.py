@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from celery import Celery
 from sqlalchemy.exc import DBAPIError
@@ -36,7 +37,7 @@ _RETRY_BACKOFF = 30  # seconds, doubled at each retry
 def make_app(cfg: Config) -> Celery:
     assert cfg.queue is not None, "make_app without queue:"
     queue = cfg.queue
-    app = Celery("annexa", broker=queue.broker, set_as_current=False)
+    app = Celery("annexa", broker=broker_url(queue.broker), set_as_current=False)
     app.conf.update(
         task_default_queue=QUEUE,
         task_acks_late=True,
@@ -54,6 +55,19 @@ def make_app(cfg: Config) -> Celery:
     app.task(name=TASK, bind=True, max_retries=queue.retries)(_collect_task)
     app.conf.annexa = cfg
     return app
+
+
+def broker_url(url: str) -> str:
+    """The broker URL with $ANNEXA_BROKER_PASSWORD as its password, when that is set: the
+    configuration file holds no secret."""
+    password = os.environ.get("ANNEXA_BROKER_PASSWORD")
+    if not password:
+        return url
+    parts = urlsplit(url)
+    user = f"{quote(parts.username or '', safe='')}:" if parts.username else ":"
+    host = parts.hostname or ""
+    netloc = f"{user}{quote(password, safe='')}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def message(unit: SourceConfig) -> dict[str, Any]:

@@ -772,7 +772,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.verbose or args.command in ("run", "demo"):
+    if args.verbose or args.command in ("run", "demo", "worker"):
         logging.getLogger("annexa").setLevel(logging.INFO)
     try:
         if args.command == "demo":

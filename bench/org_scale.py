@@ -96,6 +96,13 @@ def _peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _cpu_seconds(pid: int, reaped: bool) -> float:
+    """The process's CPU time (user + system), or with `reaped` that of its ended children."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    first = 13 if reaped else 11  # cutime, cstime / utime, stime (fields 16-17 / 14-15)
+    return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pool(pid: int) -> list[int]:
     return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
             for child in (task / "children").read_text().split()]
@@ -112,15 +119,20 @@ def run_once(emu: Emulator, workdir: Path, workers: int, broker: str) -> dict[st
                                   stdout=log.open("w"), stderr=subprocess.STDOUT)
         try:
             emu.take_counts()
-            started = time.monotonic()
+            started, emulator_cpu = time.monotonic(), time.process_time()
             done = subprocess.run([*cli, "collect"], env=env, capture_output=True, text=True)
             seconds = time.monotonic() - started
+            # moto answers every call of every worker in this one process, under one GIL.
+            emulator_cpu = time.process_time() - emulator_cpu
             if done.returncode != 0:
                 raise RuntimeError(f"collect exited {done.returncode}:\n{done.stdout[-3000:]}"
                                    f"{done.stderr[-3000:]}")
             requests = sum(emu.take_counts().values())
-            rss = [_peak_rss_mb(pid) for pid in _pool(worker.pid)]
+            pool = _pool(worker.pid)
+            rss = [_peak_rss_mb(pid) for pid in pool]
             main_rss = _peak_rss_mb(worker.pid)
+            cpu = _cpu_seconds(worker.pid, reaped=True) + sum(
+                _cpu_seconds(pid, reaped=False) for pid in pool)
         finally:
             worker.send_signal(signal.SIGTERM)
             worker.wait(timeout=120)
@@ -133,7 +145,8 @@ def run_once(emu: Emulator, workdir: Path, workers: int, broker: str) -> dict[st
     waits = [float(m) for m in _WAITED.findall(log.read_text())]
     return {"workers": workers, "seconds": seconds, "requests": requests,
             "resources": resources, "runs": runs, "pool_rss_mb": max(rss, default=0.0),
-            "main_rss_mb": main_rss, "seal_wait_ms_total": sum(waits),
+            "main_rss_mb": main_rss, "pool_cpu_s": cpu, "emulator_cpu_s": emulator_cpu,
+            "seal_wait_ms_total": sum(waits),
             "seal_wait_ms_max": max(waits, default=0.0), "seals": len(waits)}
 
 
@@ -154,9 +167,10 @@ def main() -> None:
         print(f"seeded {args.accounts} accounts x {args.resources} resources in "
               f"{time.monotonic() - started:.0f}s", flush=True)
         emu.set_latency(args.latency)
-        print("| workers | wall s | speed-up | requests | per resource | worker process "
-              "peak RSS MB | worker main MB | seals | chain lock wait total / max ms |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("| workers | wall s | speed-up | requests | per resource | pool CPU s | emulator "
+              "CPU s | worker process peak RSS MB | worker main MB | seals | chain lock wait "
+              "total / max ms |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         first = None
         for workers in args.workers or [1, 2, 4, 8]:
             queue.flushdb()
@@ -165,7 +179,9 @@ def main() -> None:
             first = first or row["seconds"]
             print(f"| {workers} | {row['seconds']:.1f} | {first / row['seconds']:.2f} | "
                   f"{row['requests']} | {row['requests'] / max(row['resources'], 1):.3f} | "
-                  f"{row['pool_rss_mb']:.0f} | {row['main_rss_mb']:.0f} | {row['seals']} | "
+                  f"{row['pool_cpu_s']:.1f} | {row['emulator_cpu_s']:.1f} | "
+                  f"{row['pool_rss_mb']:.0f} | "
+                  f"{row['main_rss_mb']:.0f} | {row['seals']} | "
                   f"{row['seal_wait_ms_total']:.0f} / {row['seal_wait_ms_max']:.0f} |",
                   flush=True)
 

@@ -146,7 +146,10 @@ class QueueConfig(BaseModel):
     time_limit: str = Field("3h", description="a unit's run is killed after this long")
     wait: str = Field("6h", description="how long `annexa collect` waits for the seals")
     retries: int = Field(3, ge=0, le=20, description="retries of a unit whose worker could "
-                                                     "not reach the database or the unit's lock")
+                                                     "not reach the database")
+    tasks_per_process: int = Field(10, ge=1, le=10_000,
+                                   description="a worker's pool process is replaced after this "
+                                               "many units, which returns the memory it grew")
 
     @field_validator("time_limit", "wait")
     @classmethod

@@ -326,3 +326,4 @@ def test_the_broker_password_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("ANNEXA_BROKER_PASSWORD", "p@ss/w")
     assert broker_url("redis://broker:6379/0") == "redis://:p%40ss%2Fw@broker:6379/0"
     assert broker_url("amqp://annexa@broker/vh") == "amqp://annexa:p%40ss%2Fw@broker/vh"
+

@@ -45,6 +45,9 @@ def make_app(cfg: Config) -> Celery:
         task_ignore_result=True,
         task_time_limit=queue.time_limit_seconds,
         worker_prefetch_multiplier=1,
+        # A pool process keeps about 12 MB of each unit it ran (bench/org_scale.py: 749 MB
+        # after 51 accounts in one process): replaced after a few units, it gives it back.
+        worker_max_tasks_per_child=queue.tasks_per_process,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
         broker_transport_options={

@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -49,12 +50,15 @@ class _Counting:
         self._app = app
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self.latency = 0.0  # seconds added before each AWS answer, as a distant endpoint's
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if not environ.get("PATH_INFO", "").startswith("/moto-api"):
             service = service_of(environ)
             with self._lock:
                 self._counts[service] += 1
+            if self.latency:
+                time.sleep(self.latency)
         return self._app(environ, start_response)
 
     def take(self) -> Counter[str]:
@@ -83,6 +87,9 @@ class Emulator:
         self._server.shutdown()
         self._thread.join(timeout=30)
         self._server.server_close()
+
+    def set_latency(self, seconds: float) -> None:
+        self._counting.latency = seconds
 
     def take_counts(self) -> Counter[str]:
         return self._counting.take()

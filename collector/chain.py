@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -115,7 +116,9 @@ def seal(engine: Engine, run_id: int, signer: Signer) -> SimpleNamespace:
         state = run_state(conn, run.source, run.id)
         errors = run_errors(conn, run.id)
     signer = signer.fresh()  # `annexa key rotate` may have replaced the key meanwhile
+    asked = time.monotonic()
     with _seal_lock, chain_lock(engine) as conn:
+        waited = time.monotonic() - asked
         register_key(conn, signer)
         current = _load_run(conn, run_id)
         if current.seq is not None:
@@ -147,8 +150,9 @@ def seal(engine: Engine, run_id: int, signer: Signer) -> SimpleNamespace:
             chain_hash=run.chain_hash, signature=run.signature, key_id=run.key_id,
             finished_at=run.finished_at, result_counts=run.result_counts,
             key_change=run.key_change, handover_signature=run.handover_signature))
-    log.info("sealed run %s of %s as #%s, chain hash %s", run.id, run.source, run.seq,
-             run.chain_hash)
+    # The wait is how much seals serialise (bench/org_scale.py reads it from workers' logs).
+    log.info("sealed run %s of %s as #%s, chain hash %s (chain lock waited %.1f ms)", run.id,
+             run.source, run.seq, run.chain_hash, waited * 1000)
     return run
 
 

@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # the commands import the engine's modules lazily, to start f
     from sqlalchemy import Engine
 
     from collector.ledger import Signer
+    from collector.organizations import UnitRunner
+    from collector.pipeline import RunOutcome
     from collector.soa import Loaded
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -61,37 +63,68 @@ def _signer(cfg: Config):  # type: ignore[no-untyped-def]
 
 def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
     from collector.locks import SourceBusy
-    from collector.pipeline import collect_source
+    from collector.organizations import collect
 
     sources = [cfg.source(args.source)] if args.source else cfg.sources
     if not sources:
         raise ConfigError(f"{cfg.path}: sources: no source is configured")
     engine, signer = _engine(cfg), _signer(cfg)
     _load_configured_soa(cfg, engine, signer)
+    runner = _queue_runner(cfg, engine)
     code = EXIT_OK
     for source in sources:
         try:
-            out = collect_source(engine, source, signer, writer=cfg.writer, wait=args.wait)
+            outcomes = collect(engine, source, signer, writer=cfg.writer, wait=args.wait,
+                               run_units=runner)
         except SourceBusy as exc:
             print(f"{source.name}: not collected: {printable(str(exc))}", file=sys.stderr)
             code = EXIT_FAILED
             continue
-        s = out.stats
-        counts = ", ".join(f"{n} {k}" for k, n in sorted(s.by_status.items())) or "no results"
-        print(f"{source.name}: {out.status} in {out.seconds:.1f}s, run {out.run_id} sealed as "
-              f"#{out.seq}; {s.resources} resources ({s.new_versions} new versions, "
-              f"{s.new_blobs} new blobs); results: {counts}")
-        if s.failures_kept:
-            print(f"  {s.failures_kept} earlier failure(s) kept: their data could not be read "
-                  "or judged this time")
-        for err in out.errors:
-            print(f"  error: {err.service} in {err.region}: {printable(err.message)}")
-        if out.status == "failed":
-            print(f"  source failed: {printable(out.message or '')}", file=sys.stderr)
-            code = EXIT_FAILED
+        for out in outcomes:
+            code = max(code, print_outcome(out))
     if cfg.people is not None:
         code = max(code, _collect_people(cfg, engine, signer, args.wait))
     return code
+
+
+def _queue_runner(cfg: Config, engine: Engine) -> UnitRunner | None:
+    """With `queue:`, units are enqueued for `annexa worker` and their seals awaited."""
+    if cfg.queue is None:
+        return None
+    from collector.cluster.app import make_app
+    from collector.cluster.dispatch import queue_runner
+
+    return queue_runner(make_app(cfg), engine, cfg.queue.wait_seconds)
+
+
+def cmd_worker(cfg: Config, args: argparse.Namespace) -> int:
+    if cfg.queue is None:
+        raise ConfigError(f"{cfg.path}: queue: is not configured; `annexa worker` serves a "
+                          "queue (queue: {broker: redis://host:6379/0})")
+    from collector.cluster.app import run_worker
+
+    _engine(cfg).dispose()  # the schema is current before any task is taken
+    return run_worker(cfg, args.concurrency, args.metrics_port)
+
+
+def print_outcome(out: RunOutcome) -> int:
+    """The summary of one sealed run; EXIT_FAILED when its collection failed."""
+    s = out.stats
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(s.by_status.items())) or "no results"
+    print(f"{out.source}: {out.status} in {out.seconds:.1f}s, run {out.run_id} sealed as "
+          f"#{out.seq}; {s.resources} resources ({s.new_versions} new versions, "
+          f"{s.new_blobs} new blobs); results: {counts}")
+    if out.status == "retired":
+        print(f"  retired: {printable(out.message or '')}")
+    if s.failures_kept:
+        print(f"  {s.failures_kept} earlier failure(s) kept: their data could not be read "
+              "or judged this time")
+    for err in out.errors:
+        print(f"  error: {err.service} in {err.region}: {printable(err.message)}")
+    if out.status == "failed":
+        print(f"  source failed: {printable(out.message or '')}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _collect_people(cfg: Config, engine: Engine, signer: Signer, wait: float) -> int:
@@ -626,6 +659,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="when another process is collecting a source, wait this long for it "
                         "to finish (default: do not wait; the source is reported as not "
                         "collected)")
+    c = sub.add_parser("worker", help="run queued collections (needs queue: in the "
+                                      "configuration)")
+    c.add_argument("--concurrency", type=int, default=4, metavar="N",
+                   help="collections run at once by this worker, each in a process of its "
+                        "own (default 4)")
+    c.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve this worker's own process metrics on PORT (metrics.host)")
     c = sub.add_parser("controls", help="Annex A control status, now or at an instant")
     c.add_argument("--format", choices=("table", "json"), default="table")
     c.add_argument("--at", help="ISO 8601 instant (a date means the end of that day, UTC)")
@@ -729,7 +769,7 @@ COMMANDS = {"collect": cmd_collect, "controls": cmd_controls, "verify": cmd_veri
             "key": cmd_key, "prune": cmd_prune,
             "attestations": cmd_attestations,
             "snapshot": cmd_snapshot, "export": cmd_export,
-            "run": cmd_run}
+            "run": cmd_run, "worker": cmd_worker}
 
 
 # glibc's mallopt parameter for the most malloc arenas (malloc.h).
@@ -784,7 +824,7 @@ def _main(argv: Sequence[str] | None) -> int:
     handler = logging.StreamHandler()
     handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
-    if args.verbose or args.command in ("run", "demo"):
+    if args.verbose or args.command in ("run", "demo", "worker"):
         logging.getLogger("annexa").setLevel(logging.INFO)
     try:
         if args.command == "demo":

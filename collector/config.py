@@ -157,6 +157,38 @@ class PeopleConfig(BaseModel):
         return schedule
 
 
+class QueueConfig(BaseModel):
+    """`queue:`: collections run as Celery tasks on `annexa worker` processes that share the
+    database (the cluster, collector/cluster/)."""
+
+    model_config = ConfigDict(extra="forbid")
+    broker: str = Field(pattern=r"^(redis|rediss|amqp|amqps|pyamqp)://",
+                        description="Redis (redis://host:6379/0) or RabbitMQ (amqp://user@host/"
+                                    "vhost) URL; its password from the URL's environment, "
+                                    "see README")
+    time_limit: str = Field("3h", description="a unit's run is killed after this long")
+    wait: str = Field("6h", description="how long `annexa collect` waits for the seals")
+    retries: int = Field(3, ge=0, le=20, description="retries of a unit whose worker could "
+                                                     "not reach the database")
+    tasks_per_process: int = Field(10, ge=1, le=10_000,
+                                   description="a worker's pool process is replaced after this "
+                                               "many units, which returns the memory it grew")
+
+    @field_validator("time_limit", "wait")
+    @classmethod
+    def _valid_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def time_limit_seconds(self) -> float:
+        return parse_duration(self.time_limit).total_seconds()
+
+    @property
+    def wait_seconds(self) -> float:
+        return parse_duration(self.wait).total_seconds()
+
+
 # `writer: auto`: a writer process costs about 60 MB and a fork; below this many resources a run
 # is over in seconds and gains little from a second core.
 PROCESS_WRITER_FROM = 20_000
@@ -176,6 +208,7 @@ class Config(BaseModel):
                             f"{PROCESS_WRITER_FROM:,} resources")
     sources: list[SourceConfig] = []
     people: PeopleConfig | None = None
+    queue: QueueConfig | None = None
     soa: Path | None = Field(None, description="Statement of Applicability (YAML), loaded into "
                                                "the ledger by `collect` and `run`")
     path: Path | None = Field(None, exclude=True)
@@ -195,6 +228,14 @@ class Config(BaseModel):
                 raise ValueError(f"source name {source.name!r} is used twice")
             seen.add(source.name)
         return sources
+
+    @model_validator(mode="after")
+    def _queue_needs_a_shared_database(self) -> Config:
+        if self.queue is not None and self.database.startswith("sqlite"):
+            raise ValueError("queue: workers on other machines cannot share a SQLite file; "
+                             "give database: a PostgreSQL URL, or remove queue: to collect "
+                             "in one process")
+        return self
 
     @model_validator(mode="after")
     def _people_rest_on_an_identity_provider(self) -> Config:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 CONTROL_STATUSES = ("pass", "fail", "stale", "unknown", "manual", "not_applicable")
 RESULT_STATUSES = ("pass", "fail", "error", "not_applicable")
-RUN_STATUSES = ("complete", "partial", "failed", "interrupted")
+RUN_STATUSES = ("complete", "partial", "failed", "interrupted", "retired")
 # A cron schedule's expected interval is its longest gap over this many firings, so that a
 # weekday-only schedule is not reported overdue every weekend.
 CRON_HORIZON = 500

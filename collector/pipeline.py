@@ -48,6 +48,10 @@ class RunOutcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# The message of a run that recover_abandoned() sealed: its collection is redone, not answered.
+ABANDONED = "the collecting process stopped before sealing"
+
+
 def recover_abandoned(engine: Engine, source: str, signer: Signer) -> list[int]:
     """Seal runs left unsealed by a killed process, as `interrupted`, so the chain stays whole.
     Only the holder of the source's lock may call it: any unsealed run is then abandoned."""
@@ -56,7 +60,7 @@ def recover_abandoned(engine: Engine, source: str, signer: Signer) -> list[int]:
             RUNS.c.source == source, RUNS.c.seq.is_(None)).order_by(RUNS.c.id)))
         for run_id in ids:
             conn.execute(RUNS.update().where(RUNS.c.id == run_id).values(
-                status="interrupted", message="the collecting process stopped before sealing"))
+                status="interrupted", message=ABANDONED))
     for run_id in ids:
         seal(engine, run_id, signer)
     return ids
@@ -72,9 +76,12 @@ def collect_source(
     items: Iterable[Scope | Resource | CollectionError] | None = None,
     writer: WriterMode = "auto",
     wait: float = 0.0,
+    retire: str | None = None,
 ) -> RunOutcome:
     """Collect `source` now and seal the run. `items` replaces the connector's stream (the
     pipeline benchmark feeds synthetic resources through every later stage this way).
+    `retire` (why) seals a run of status `retired` that sees nothing, instead: it ends every
+    resource and result of a source that is no longer collected, and keeps its history.
     `writer` says where evidence is written: in this process, in a writer process, or
     ("auto") in a writer process once the source's last run held PROCESS_WRITER_FROM resources.
     Raises SourceBusy, having stored nothing, when another process still collects the source
@@ -85,7 +92,8 @@ def collect_source(
         # full collection that a run's batches set off (10k resources: 57 of 917 ms).
         gc.freeze()
         try:
-            return _collect(engine, source, signer, stop, api_observer, items, writer)
+            return _collect(engine, source, signer, stop, api_observer,
+                            () if retire else items, writer, retire)
         finally:
             gc.unfreeze()
 
@@ -93,7 +101,7 @@ def collect_source(
 def _collect(engine: Engine, source: SourceConfig, signer: Signer,
              stop: threading.Event | None, api_observer: ApiObserver | None,
              items: Iterable[Scope | Resource | CollectionError] | None,
-             writer: WriterMode) -> RunOutcome:
+             writer: WriterMode, retire: str | None = None) -> RunOutcome:
     recover_abandoned(engine, source.name, signer)
     started = time.monotonic()
     url = shareable_url(engine)
@@ -126,6 +134,8 @@ def _collect(engine: Engine, source: SourceConfig, signer: Signer,
                 out.finish(set(REGISTRY))
                 if out.errors:
                     status = "partial"
+                if retire:
+                    status, message = "retired", retire
             else:
                 out.finish(None)
         except Exception as exc:  # the run is recorded as failed, never lost

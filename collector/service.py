@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -20,11 +21,13 @@ from sqlalchemy import Engine
 from collector import access_log
 from collector.api import ApiServer, create_app
 from collector.chain import VerifyReport, verify
+from collector.cluster.dispatch import NotSealed
 from collector.config import Config, SourceConfig, parse_schedule
 from collector.ledger import Signer
 from collector.locks import SourceBusy
 from collector.metrics import Metrics
-from collector.pipeline import RunOutcome, collect_source
+from collector.organizations import UnitRunner, collect
+from collector.pipeline import RunOutcome
 
 log = logging.getLogger("annexa.service")
 
@@ -46,6 +49,7 @@ class Service:
         self.api: ApiServer | None = None
         self._on_run = on_run
         self.verify_every = verify_every
+        self._app: Any = None  # the Celery app, made at the first queued collection
         self.metrics.watch_sources(config.sources)
         # One worker more than collections need, so that a long ledger verify never delays one.
         workers = max(1, min(4, len(config.sources))) + 1
@@ -56,23 +60,39 @@ class Service:
     def collect(self, source: SourceConfig, *, join_people: bool = True) -> RunOutcome | None:
         """One scheduled collection; None when another process (`annexa collect` by hand,
         say) is collecting the source now: its run counts, and the next firing tries again.
-        People are joined again after it, unless the caller joins them once after several."""
+        An organisation's accounts are runs of their own, observed one by one; its own run,
+        sealed last, is returned. People are joined again after it, unless the caller joins
+        them once after several."""
         try:
-            outcome = collect_source(self.engine, source, self.signer, stop=self.stop,
-                                     api_observer=self.metrics.observe_api(source.name),
-                                     writer=self.config.writer)
-        except SourceBusy as exc:
+            outcomes = collect(self.engine, source, self.signer, stop=self.stop,
+                               api_observer=self.metrics.observe_api(source.name),
+                               writer=self.config.writer, run_units=self._queue_runner())
+        except (SourceBusy, NotSealed) as exc:
             log.warning("%s: skipped this collection", exc)
             return None
-        self.metrics.observe_run(outcome)
+        for outcome in outcomes:
+            self.metrics.observe_run(outcome)
+            log.info("run %s of %s: %s (%d resources, %.1fs)", outcome.run_id, outcome.source,
+                     outcome.status, outcome.stats.resources, outcome.seconds)
         self.metrics.refresh_posture(self.engine, self.config.freshness_window)
-        log.info("run %s of %s: %s (%d resources, %.1fs)", outcome.run_id, source.name,
-                 outcome.status, outcome.stats.resources, outcome.seconds)
-        if self._on_run:
-            self._on_run(outcome)
+        for outcome in outcomes:
+            if self._on_run:
+                self._on_run(outcome)
         if join_people and self.config.people is not None:
             self.join_people()
-        return outcome
+        return outcomes[-1] if outcomes else None
+
+    def _queue_runner(self) -> UnitRunner | None:
+        """With `queue:`, this service schedules and enqueues; `annexa worker`s collect."""
+        if self.config.queue is None:
+            return None
+        if self._app is None:
+            from collector.cluster.app import make_app
+
+            self._app = make_app(self.config)
+        from collector.cluster.dispatch import queue_runner
+
+        return queue_runner(self._app, self.engine, self.config.queue.wait_seconds)
 
     def join_people(self) -> RunOutcome | None:
         """A run of `annexa-people`, after any source's run and on its own schedule."""

@@ -46,6 +46,25 @@ def moto_url(moto_server: str) -> str:
     return moto_server
 
 
+@pytest.fixture(scope="session")
+def org_server():  # type: ignore[no-untyped-def]
+    """A moto server of its own for AWS Organizations, behind a gate that can refuse
+    AssumeRole into chosen accounts (tests/aws_org_support.py)."""
+    from tests.aws_org_support import OrgServer
+
+    server = OrgServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def org_url(org_server) -> str:  # type: ignore[no-untyped-def]
+    """The organisation's server, emptied for this test."""
+    org_server.reset()
+    return org_server.url
+
+
 def _pg_available() -> bool:
     try:
         with socket.create_connection(("127.0.0.1", 5432), timeout=1):

@@ -127,7 +127,7 @@ def _mounts(service: str) -> dict[str, Path]:
 def test_compose_example_wires_annexa_prometheus_and_grafana() -> None:
     compose = _yaml(COMPOSE)
     assert set(compose["services"]) == {"postgres", "annexa-migrate", "annexa", "prometheus",
-                                        "grafana"}
+                                        "grafana", "redis", "annexa-worker"}
     assert (COMPOSE.parent / compose["services"]["annexa"]["build"] / "Dockerfile").is_file()
     for service in compose["services"]:
         for container, host in _mounts(service).items():
@@ -137,6 +137,8 @@ def test_compose_example_wires_annexa_prometheus_and_grafana() -> None:
     assert cfg.metrics.host == "0.0.0.0"
     assert cfg.database.startswith("postgresql+psycopg://annexa@postgres:5432/")
     assert str(cfg.signing_key).startswith("/var/lib/annexa/")
+    assert cfg.queue is not None and cfg.queue.broker == "redis://redis:6379/0"
+    assert compose["services"]["annexa-worker"]["command"][0] == "worker"
     assert compose["services"]["annexa-migrate"]["command"] == ["db", "upgrade"]
     scrape = _yaml(_mounts("prometheus")["/etc/prometheus"] / "prometheus.yml")
     [job] = scrape["scrape_configs"]

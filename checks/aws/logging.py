@@ -10,11 +10,11 @@ from checks.registry import ScopeView, check, scope_check
 from collector.model import FETCH_ERRORS, Verdict, errored, failed, passed
 
 
-def _is_logging(trail: dict[str, Any]) -> bool:
+def is_logging(trail: dict[str, Any]) -> bool:
     return (trail.get("status") or {}).get("IsLogging") is True
 
 
-def _logs_all_management_events(trail: dict[str, Any]) -> bool:
+def logs_all_management_events(trail: dict[str, Any]) -> bool:
     selectors = trail.get("event_selectors") or {}
     # A trail without selectors logs all read and write management events (AWS reports that
     # default as one selector; emulators may report none).
@@ -45,7 +45,7 @@ def _logs_all_management_events(trail: dict[str, Any]) -> bool:
 )
 def multi_region_trail_enabled(account: ScopeView) -> Verdict:
     trails = [t for t in account.of("aws.cloudtrail.trail") if t.get("IsMultiRegionTrail")]
-    good = [t["Name"] for t in trails if _is_logging(t) and _logs_all_management_events(t)]
+    good = [t["Name"] for t in trails if is_logging(t) and logs_all_management_events(t)]
     if good:
         return passed(f"multi-region trail {', '.join(sorted(good))} is logging all "
                       "management events")
@@ -56,7 +56,7 @@ def multi_region_trail_enabled(account: ScopeView) -> Verdict:
                        "be collected")
     if not trails:
         return failed("no multi-region trail")
-    gaps = [f"{t['Name']} " + ("is not logging" if not _is_logging(t)
+    gaps = [f"{t['Name']} " + ("is not logging" if not is_logging(t)
                                else "misses read or write management events")
             for t in sorted(trails, key=lambda t: t["Name"])]
     return failed(f"multi-region trail {'; '.join(gaps)}")
@@ -74,7 +74,7 @@ def multi_region_trail_enabled(account: ScopeView) -> Verdict:
     needs=("status",),
 )
 def trail_logging_enabled(trail: dict[str, Any]) -> Verdict:
-    if _is_logging(trail):
+    if is_logging(trail):
         return passed("logging")
     stopped = (trail.get("status") or {}).get("StopLoggingTime")
     return failed(f"not logging (stopped {stopped})" if stopped else "not logging")

@@ -54,7 +54,11 @@ def collect(
     CollectionError for each service and region that could not be read. Raises
     SourceUnreachable when the account itself is out of reach."""
     _load_services()
-    session = AwsSession(settings, observer)
+    try:
+        session = AwsSession(settings, observer)
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:
+        raise SourceUnreachable(
+            f"sts:AssumeRole {settings.role_arn} failed: {describe(exc)}") from exc
     scope = account_scope(session)
     yield scope
     reads = [(svc, region) for svc in SERVICES

@@ -40,6 +40,9 @@ OPERATIONS: dict[str, frozenset[str]] = {
                          "DescribeConfigurationRecorderStatus", "BatchGetResourceConfig"}),
     "cloudtrail": frozenset({"DescribeTrails", "GetTrailStatus", "GetEventSelectors"}),
     "guardduty": frozenset({"ListDetectors", "GetDetector"}),
+    "organizations": frozenset({"DescribeOrganization", "ListAccounts", "ListRoots",
+                                "ListAccountsForParent", "ListOrganizationalUnitsForParent",
+                                "ListPolicies", "DescribePolicy", "ListTargetsForPolicy"}),
 }
 
 
@@ -98,19 +101,23 @@ class AwsSession:
             read_timeout=60,
         )
         base = boto3.Session(botocore_session=_botocore_session(settings.profile))
-        if settings.role_arn:
-            base = self._assume(base, settings)
+        for role_arn, external_id in ((settings.via_role_arn, settings.via_external_id),
+                                      (settings.role_arn, settings.external_id)):
+            if role_arn:
+                base = self._assume(base, role_arn, external_id)
         self._session = base
         self._clients: dict[tuple[str, str], Any] = {}
         # boto3 sessions are not thread-safe when creating clients; clients themselves are.
         self._lock = threading.Lock()
 
-    def _assume(self, base: boto3.Session, settings: Settings) -> boto3.Session:
+    def _assume(self, base: boto3.Session, role_arn: str,
+                external_id: str | None) -> boto3.Session:
+        settings = self.settings
         sts = base.client("sts", endpoint_url=settings.endpoint_url, config=self._config,
                           region_name=settings.regions[0])
-        params: dict[str, Any] = {"RoleArn": settings.role_arn, "RoleSessionName": "annexa"}
-        if settings.external_id:
-            params["ExternalId"] = settings.external_id
+        params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": "annexa"}
+        if external_id:
+            params["ExternalId"] = external_id
         creds = sts.assume_role(**params)["Credentials"]
         return boto3.Session(
             aws_access_key_id=creds["AccessKeyId"],

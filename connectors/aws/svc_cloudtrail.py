@@ -29,16 +29,20 @@ def trails(session: AwsSession, scope: Scope, region: str) -> Iterator[Resource]
     for trail in cloudtrail.describe_trails(includeShadowTrails=True)["trailList"]:
         if not _owned_here(trail, region, collected):
             continue
-        arn = trail["TrailARN"]
-        data = jsonable(trail)
-        # A shadow trail's status is only readable by its ARN.
-        detail(data, "status", lambda arn=arn: cloudtrail.get_trail_status(Name=arn),
-               pick=lambda r: jsonable(strip_metadata(r)))
-        # Read even where HasCustomEventSelectors is false: not every endpoint sets that flag,
-        # and a trail costs one call (an account has at most five trails a region).
-        detail(data, "event_selectors",
-               lambda arn=arn: cloudtrail.get_event_selectors(TrailName=arn),
-               pick=lambda r: {k: r.get(k) or [] for k in
-                               ("EventSelectors", "AdvancedEventSelectors")})
-        yield scope.resource("aws.cloudtrail.trail", arn, data,
-                             trail.get("HomeRegion", region))
+        yield scope.resource("aws.cloudtrail.trail", trail["TrailARN"],
+                             trail_data(cloudtrail, trail), trail.get("HomeRegion", region))
+
+
+def trail_data(cloudtrail: Any, trail: dict[str, Any]) -> dict[str, Any]:
+    """A trail as listed, with its logging status and event selectors."""
+    arn = trail["TrailARN"]
+    data = jsonable(trail)
+    # A shadow trail's status is only readable by its ARN.
+    detail(data, "status", lambda: cloudtrail.get_trail_status(Name=arn),
+           pick=lambda r: jsonable(strip_metadata(r)))
+    # Read even where HasCustomEventSelectors is false: not every endpoint sets that flag,
+    # and a trail costs one call (an account has at most five trails a region).
+    detail(data, "event_selectors", lambda: cloudtrail.get_event_selectors(TrailName=arn),
+           pick=lambda r: {k: r.get(k) or [] for k in
+                           ("EventSelectors", "AdvancedEventSelectors")})
+    return data

@@ -141,7 +141,9 @@ def password_strong(policy: dict[str, Any]) -> Verdict:
     verdict = _of_type(policy, "PASSWORD")
     if verdict is not None:
         return verdict
-    settings = policy["settings"]["password"]
+    # The connector keeps Okta's `settings.password` under this name (the store redacts any
+    # field called password).
+    settings = policy["settings"]["passwordPolicy"]
     length = settings["complexity"]["minLength"]
     history = settings["age"]["historyCount"]
     attempts = settings["lockout"]["maxAttempts"]

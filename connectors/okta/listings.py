@@ -22,6 +22,9 @@ RULES = "rules"
 # (authentication) policies.
 POLICY_TYPES = ("OKTA_SIGN_ON", "PASSWORD", "MFA_ENROLL", "ACCESS_POLICY")
 APPS_PAGE = 200
+# A password policy's rules sit under `settings.password`, a field name the evidence store
+# redacts wherever it appears (it is a secret in most APIs): they are kept under this name.
+PASSWORD_SETTINGS = "passwordPolicy"
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,9 @@ def policies(policy_type: str, api: HttpClient, scope: Scope) -> Iterator[Resour
     whom it covers, its rules what is required of them."""
     for page in objects(api, "/api/v1/policies", "policies.list", {"type": policy_type}):
         for policy in page:
+            settings = policy.get("settings")
+            if isinstance(settings, dict) and "password" in settings:
+                settings[PASSWORD_SETTINGS] = settings.pop("password")
             try:
                 policy[RULES] = [rule for rules in objects(
                     api, f"/api/v1/policies/{policy['id']}/rules", "policies.rules.list")

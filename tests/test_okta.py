@@ -5,8 +5,10 @@ refused, revoked or malformed is an error, never a pass."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from collector.demo.emulators.server import json_response
 from collector.evaluate import evaluate_all
 from collector.model import CollectionError, Resource, Scope
 from connectors.okta import SourceUnreachable
+from connectors.okta.listings import POLICY_TYPES
 from tests.helpers import assert_failures_are_planted
 from tests.okta_support import SINGLE, OktaFake, by_key, evidence, okta_fake, okta_server
 
@@ -140,11 +143,25 @@ def test_a_denied_or_malformed_listing_is_an_error_for_its_kind_alone(
     assert verdicts[("okta.user.mfa_enrolled", f"okta:user:{refused['id']}")] == "error"
 
 
-def test_a_service_app_signs_in_with_private_key_jwt(okta_fake: OktaFake) -> None:
+def test_a_service_app_signs_in_with_private_key_jwt(okta_fake: OktaFake, tmp_path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     with_token = evidence(okta_fake.collect())
     okta_fake.api.reset_calls()
     assert evidence(okta_fake.collect(**okta_fake.service_app())) == with_token
     assert okta_fake.api.calls["oauth2.token"] == 1
+    # A P-256 key signs ES256.
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = tmp_path / "ec.pem"
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    app = okta_fake.org.service_apps[okta_fake.service_app()["client_id"]]
+    app.public_key = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert evidence(okta_fake.collect(**okta_fake.service_app(private_key_file=str(pem)))) == (
+        with_token)
 
 
 def test_a_service_app_without_a_scope_loses_that_listing_alone(okta_fake: OktaFake) -> None:
@@ -184,3 +201,52 @@ def test_a_bad_setting_is_named(okta_fake: OktaFake, options: dict[str, Any],
                                 problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         okta_fake.settings(**options)
+
+
+SCOPES = json.loads((Path(__file__).parent.parent / "config" / "okta" /
+                     "oauth-scopes.json").read_text())["scopes"]
+# The listings each scope admits (a user's factors come with the users' scope).
+NEEDED_BY = {
+    okta.USERS: {"users"}, okta.ROLES: {"iam.assignees"},
+    okta.POLICIES: {f"policies:{t}" for t in POLICY_TYPES},
+    okta.AUTHENTICATORS: {"authenticators"}, okta.APPS: {"apps"},
+    okta.API_TOKENS: {"api-tokens"}, okta.ZONES: {"zones"},
+}
+
+
+def test_the_shipped_scopes_are_what_the_connector_asks_for_and_each_says_why() -> None:
+    from connectors.okta.settings import DEFAULT_SCOPES
+
+    assert [s["name"] for s in SCOPES] == list(DEFAULT_SCOPES) == list(NEEDED_BY)
+    assert all(s["calls"] and s["why"] for s in SCOPES)
+
+
+@pytest.mark.parametrize("dropped", list(NEEDED_BY))
+def test_each_scope_is_needed(okta_fake: OktaFake, dropped: str) -> None:
+    scopes = [s["name"] for s in SCOPES if s["name"] != dropped]
+    items = okta_fake.collect(**okta_fake.service_app(scopes=scopes))
+    errors = _errors(items)
+    assert all("HTTP 403 E0000006" in e.message for e in errors), errors
+    assert {e.service for e in errors} == NEEDED_BY[dropped]
+
+
+def test_the_demo_serves_its_org_with_what_it_planted(tmp_path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from collector.config import SourceConfig
+    from collector.demo.emulators import DEMOS
+    from connectors.okta import collect
+
+    module = importlib.import_module("collector.demo.emulators.okta")
+    assert module.__name__ in DEMOS
+    demo = module.start_demo(tmp_path)
+    try:
+        for name, value in demo.env.items():
+            monkeypatch.setenv(name, value)
+        source = SourceConfig(**demo.source)
+        items = list(collect(source.settings()))
+    finally:
+        demo.stop()
+    assert source.kind == "okta"
+    assert_failures_are_planted(demo.planted, items, _okta_checks(), fail_only=SINGLE)

@@ -15,6 +15,8 @@ from typing import Any
 
 import jwt
 import requests
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from connectors.http.auth import CredentialError, HeaderAuth
 from connectors.okta.settings import Settings
@@ -41,7 +43,9 @@ class ServiceAppAuth:
     def __init__(self, settings: Settings, session: requests.Session) -> None:
         assert settings.client_id is not None and settings.private_key_file is not None
         self._client_id = settings.client_id
-        self._key = settings.private_key_file.read_bytes()
+        self._key = load_pem_private_key(settings.private_key_file.read_bytes(), password=None)
+        # Okta takes RS256 for RSA keys and ES256 for P-256 ones.
+        self._algorithm = "ES256" if isinstance(self._key, ec.EllipticCurvePrivateKey) else "RS256"
         self._kid = settings.key_id
         self._scopes = " ".join(settings.scopes)
         self._endpoint = f"{settings.org_url}/oauth2/v1/token"
@@ -70,9 +74,8 @@ class ServiceAppAuth:
         claims = {"iss": self._client_id, "sub": self._client_id, "aud": self._endpoint,
                   "iat": now, "exp": now + _ASSERTION_LIFETIME, "jti": uuid.uuid4().hex}
         headers = {"kid": self._kid} if self._kid else None
-        algorithm = "ES256" if b"EC PRIVATE" in self._key else "RS256"
         try:
-            return jwt.encode(claims, self._key, algorithm=algorithm, headers=headers)
+            return jwt.encode(claims, self._key, algorithm=self._algorithm, headers=headers)
         except (ValueError, TypeError, jwt.PyJWTError) as exc:
             raise CredentialError(f"the service app's key cannot sign: {exc}") from exc
 

@@ -250,3 +250,19 @@ def test_the_demo_serves_its_org_with_what_it_planted(tmp_path,
         demo.stop()
     assert source.kind == "okta"
     assert_failures_are_planted(demo.planted, items, _okta_checks(), fail_only=SINGLE)
+
+
+def test_okta_users_read_as_people_s_own_records(okta_fake: OktaFake) -> None:
+    from collector.people.adapters.okta import okta_user
+
+    users = {i.data["profile"]["login"].split("@")[0]: i for i in okta_fake.collect()
+             if isinstance(i, Resource) and i.kind == "okta.user"}
+    [alice] = okta_user(users["alice.admin"].key, users["alice.admin"].data)
+    assert alice.active and alice.privileged and alice.privileges == ("SUPER_ADMIN",)
+    assert alice.mfa is True and alice.person is not None and alice.person.status == "active"
+    assert "email:alice.admin@acme.example" in alice.identifiers
+    [carol] = okta_user(users["carol.nomfa"].key, users["carol.nomfa"].data)
+    assert carol.mfa is False and not carol.privileged
+    [frank] = okta_user(users["frank.leaver"].key, users["frank.leaver"].data)
+    assert not frank.active and frank.mfa is None and frank.person is not None
+    assert frank.person.gone

@@ -20,7 +20,7 @@ from collector.evaluate import evaluate_all
 from collector.model import CollectionError, Resource, Scope
 from connectors.okta import SourceUnreachable
 from connectors.okta.listings import POLICY_TYPES
-from tests.helpers import assert_failures_are_planted
+from tests.helpers import assert_failures_are_planted, demo_collected
 from tests.okta_support import SINGLE, OktaFake, by_key, evidence, okta_fake, okta_server
 
 __all__ = ["okta_fake", "okta_server"]
@@ -232,22 +232,10 @@ def test_each_scope_is_needed(okta_fake: OktaFake, dropped: str) -> None:
 
 def test_the_demo_serves_its_org_with_what_it_planted(tmp_path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
-
-    from collector.config import SourceConfig
-    from collector.demo.emulators import DEMOS
     from connectors.okta import collect
 
-    module = importlib.import_module("collector.demo.emulators.okta")
-    assert module.__name__ in DEMOS
-    demo = module.start_demo(tmp_path)
-    try:
-        for name, value in demo.env.items():
-            monkeypatch.setenv(name, value)
-        source = SourceConfig(**demo.source)
-        items = list(collect(source.settings()))
-    finally:
-        demo.stop()
+    demo, source, items = demo_collected("collector.demo.emulators.okta", tmp_path,
+                                         monkeypatch, collect)
     assert source.kind == "okta"
     assert_failures_are_planted(demo.planted, items, _okta_checks(), fail_only=SINGLE)
 

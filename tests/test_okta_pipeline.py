@@ -11,11 +11,16 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from collector.cli import main
 from collector.config import ConfigError, load
 from collector.demo.emulators import okta
 from collector.schema import now
-from tests.helpers import annexa, controls_json, failing_by_check
+from tests.helpers import (
+    annexa,
+    assert_unchanged_sealed_and_exported,
+    controls_json,
+    failing_by_check,
+    open_versions,
+)
 from tests.okta_support import SINGLE, OktaFake, okta_fake, okta_server, write_config
 
 __all__ = ["okta_fake", "okta_server"]
@@ -24,15 +29,6 @@ __all__ = ["okta_fake", "okta_server"]
 def _okta_checks(capsys, config) -> dict[str, dict]:  # type: ignore[no-untyped-def]
     return {c["id"]: c for ctl in controls_json(capsys, config) for c in ctl["checks"]
             if c["id"].startswith("okta.")}
-
-
-def _open_versions(database_url: str, kind: str) -> int:
-    engine = sa.create_engine(database_url)
-    with engine.connect() as conn:
-        count = conn.scalar(sa.text("SELECT COUNT(*) FROM resource_versions WHERE kind = :kind "
-                                    "AND valid_to_run IS NULL"), {"kind": kind})
-    engine.dispose()
-    return int(count or 0)
 
 
 def test_the_org_is_judged_stored_sealed_and_exported(tmp_path, database_url, capsys,
@@ -57,15 +53,7 @@ def test_the_org_is_judged_stored_sealed_and_exported(tmp_path, database_url, ca
     engine.dispose()
     assert keys and all(k.startswith("okta:") for k in keys)
 
-    code, out, _ = annexa(capsys, config, "collect")
-    assert code == 0 and "(0 new versions, 0 new blobs)" in out, out
-    assert annexa(capsys, config, "verify")[0] == 0
-    bundle = tmp_path / "okta.zip"
-    code, _, err = annexa(capsys, config, "export", "--from", started.isoformat(), "--to",
-                          (now() + timedelta(seconds=1)).isoformat(), "--out", str(bundle))
-    assert code == 0, err
-    capsys.readouterr()
-    assert main(["verify-bundle", str(bundle)]) == 0, capsys.readouterr()
+    assert_unchanged_sealed_and_exported(capsys, config, tmp_path, started)
 
 
 def test_a_throttled_run_finishes_with_identical_results(tmp_path, database_url, capsys,
@@ -91,7 +79,7 @@ def test_a_refused_listing_and_a_revoked_token_keep_the_evidence_and_never_pass(
     annexa(capsys, config, "db", "upgrade")
     assert annexa(capsys, config, "collect")[0] == 0
     tokens = len(okta_fake.org.api_tokens)
-    assert _open_versions(database_url, "okta.api_token") == tokens
+    assert open_versions(database_url, "okta.api_token") == tokens
 
     okta_fake.api.fail(r"^/api/v1/api-tokens", okta.forbidden)
     code, out, _ = annexa(capsys, config, "collect")
@@ -101,7 +89,7 @@ def test_a_refused_listing_and_a_revoked_token_keep_the_evidence_and_never_pass(
     # A failure seen before stays a failure; nothing that could not be read passes.
     assert chk["status"] in ("error", "fail"), chk
     assert any("api-tokens could not be collected" in e for e in chk["errors"]), chk
-    assert _open_versions(database_url, "okta.api_token") == tokens, (
+    assert open_versions(database_url, "okta.api_token") == tokens, (
         "evidence of tokens that could not be read is kept, not deleted")
 
     okta_fake.api.heal()
@@ -110,7 +98,7 @@ def test_a_refused_listing_and_a_revoked_token_keep_the_evidence_and_never_pass(
     assert code == 1 and "E0000011" in err, err
     statuses = {c["status"] for c in _okta_checks(capsys, config).values()}
     assert "pass" not in statuses and statuses <= {"error", "fail", "stale", "unknown"}, statuses
-    assert _open_versions(database_url, "okta.user") == len(okta_fake.org.users)
+    assert open_versions(database_url, "okta.user") == len(okta_fake.org.users)
     assert annexa(capsys, config, "verify")[0] == 0
 
 

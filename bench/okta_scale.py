@@ -6,6 +6,8 @@ same results and no new blob, on SQLite.
     python bench/okta_scale.py                    # 1,000 and 10,000 users
     python bench/okta_scale.py --n 10000          # one scale
     python bench/okta_scale.py --db postgresql    # PostgreSQL instead
+    python bench/okta_scale.py --connector --n 1000 --n 10000 --n 20000
+                                                  # the connector alone: tracemalloc's peak
 
 The emulator (collector/demo/emulators/okta.py) runs in this process and counts every request;
 its pages are as large as Okta's (200 users). Its rate-limit windows last a second (Okta's a
@@ -92,14 +94,43 @@ def bench(api: okta.FakeApi, limiter: okta.Limiter, org: okta.Org, n: int, db: s
         print(f"{'':>8}the throttled run's failing results are {same} to the first run's")
 
 
+def connector_alone(scales: list[int]) -> None:
+    """tracemalloc's peak while the connector's stream is consumed and dropped: what the
+    connector itself holds, without the pipeline's per-run state."""
+    import os
+    import tracemalloc
+
+    from collector.demo.emulators.server import ca_file
+    from connectors.okta import Settings, collect
+
+    os.environ[okta.TOKEN_ENV] = okta.DEMO_TOKEN
+    for n in scales:
+        org = scale_org(n)
+        api, _, _ = okta.start(org, page_size=200)
+        try:
+            tracemalloc.start()
+            count = sum(1 for _ in collect(Settings(org_url=api.url, ca_bundle=ca_file())))
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+        finally:
+            api.stop()
+        print(f"{n:>6} users: {count} items, connector peak {peak / 2**20:.1f} MB "
+              "(tracemalloc, emulator included)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, action="append", help="users (repeatable); "
                                                               "default 1000 and 10000")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--connector", action="store_true",
+                        help="consume collect() in this process, no pipeline: its peak memory")
     args = parser.parse_args()
     print(f"machine: {machine()}")
+    if args.connector:
+        connector_alone(args.n or [1000, 10000])
+        return
     print(f"runs: 1 first, 2 unchanged, 3 throttled ({THROTTLED_LIMIT} calls a second per "
           f"bucket, and one call in {STORM} refused with a 429 besides; over-limit 429s are the "
           "calls the emulator refused past a bucket's limit, which pacing should avoid)")

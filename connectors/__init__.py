@@ -13,6 +13,7 @@ KINDS: dict[str, str] = {
     "aws": "connectors.aws",
     "google_workspace": "connectors.google_workspace",
     "azure": "connectors.azure",
+    "okta": "connectors.okta",
     "entra": "connectors.entra",
     "github": "connectors.github",
     "gcp": "connectors.gcp",

@@ -123,3 +123,49 @@ def assert_ledger_and_bundle_verify(capsys: pytest.CaptureFixture[str], config: 
     """`annexa verify` passes, and a bundle of everything so far exports and verifies."""
     assert annexa(capsys, config, "verify")[0] == 0
     assert_export_verifies(capsys, config, tmp_path / "bundle.zip")
+def open_versions(database_url: str, kind: str) -> int:
+    """How many resources of `kind` the store holds as current."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        count = conn.scalar(sa.text("SELECT COUNT(*) FROM resource_versions WHERE kind = :kind "
+                                    "AND valid_to_run IS NULL"), {"kind": kind})
+    engine.dispose()
+    return int(count or 0)
+
+
+def assert_unchanged_sealed_and_exported(capsys: pytest.CaptureFixture[str], config: Path,
+                                         tmp_path: Path, started: Any) -> None:
+    """An unchanged second run adds nothing, the ledger verifies, and a bundle of the window
+    from `started` verifies offline."""
+    from datetime import timedelta
+
+    from collector.schema import now
+
+    code, out, _ = annexa(capsys, config, "collect")
+    assert code == 0 and "(0 new versions, 0 new blobs)" in out, out
+    assert annexa(capsys, config, "verify")[0] == 0
+    assert_export_verifies(capsys, config, tmp_path / "bundle.zip", started.isoformat(),
+                           (now() + timedelta(seconds=1)).isoformat())
+
+
+def demo_collected(module_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                   collect: Any) -> tuple[Any, Any, list[Any]]:
+    """Start the demo of `module_name` (which DEMOS must name), collect its source with
+    `collect` and stop it: (the DemoSource, its SourceConfig, what was collected)."""
+    import importlib
+
+    from collector.config import SourceConfig
+    from collector.demo.emulators import DEMOS
+
+    assert module_name in DEMOS
+    demo = importlib.import_module(module_name).start_demo(tmp_path)
+    try:
+        for name, value in demo.env.items():
+            monkeypatch.setenv(name, value)
+        source = SourceConfig(**demo.source)
+        items = list(collect(source.settings()))
+    finally:
+        demo.stop()
+    return demo, source, items

@@ -24,7 +24,7 @@ from tests.entra_support import (
     entra_fake,
     entra_server,
 )
-from tests.helpers import assert_failures_are_planted, by_key
+from tests.helpers import assert_failures_are_planted, by_key, demo_collected
 
 __all__ = ["entra_fake", "entra_server"]
 
@@ -306,22 +306,10 @@ def test_the_authorization_policy_checks_fail_and_pass_with_its_settings(
 
 def test_the_demo_serves_its_tenant_with_what_it_planted(tmp_path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
-
-    from collector.config import SourceConfig
-    from collector.demo.emulators import DEMOS
     from connectors.entra import collect
 
-    module = importlib.import_module("collector.demo.emulators.entra")
-    assert module.__name__ in DEMOS
-    demo = module.start_demo(tmp_path)
-    try:
-        for name, value in demo.env.items():
-            monkeypatch.setenv(name, value)
-        source = SourceConfig(**demo.source)
-        items = list(collect(source.settings()))
-    finally:
-        demo.stop()
+    demo, source, items = demo_collected("collector.demo.emulators.entra", tmp_path,
+                                         monkeypatch, collect)
     assert source.kind == "entra"
     assert_failures_are_planted(demo.planted, items, _entra_checks(), fail_only=SINGLE)
 

@@ -15,7 +15,13 @@ from collector.config import ConfigError, load
 from collector.demo.emulators import entra
 from collector.schema import now
 from tests.entra_support import EntraFake, entra_fake, entra_server, write_config
-from tests.helpers import annexa, assert_export_verifies, controls_json, failing_by_check
+from tests.helpers import (
+    annexa,
+    assert_unchanged_sealed_and_exported,
+    controls_json,
+    failing_by_check,
+    open_versions,
+)
 
 __all__ = ["entra_fake", "entra_server"]
 
@@ -27,15 +33,6 @@ def _entra_failures(capsys, config) -> dict[str, set[str]]:  # type: ignore[no-u
             if chk["id"].startswith("entra."):
                 assert chk["status"] != "error", (chk["id"], chk["errors"])
     return {k: v for k, v in failing_by_check(controls).items() if k.startswith("entra.")}
-
-
-def _open_versions(database_url: str, kind: str) -> int:
-    engine = sa.create_engine(database_url)
-    with engine.connect() as conn:
-        count = conn.scalar(sa.text("SELECT COUNT(*) FROM resource_versions WHERE kind = :kind "
-                                    "AND valid_to_run IS NULL"), {"kind": kind})
-    engine.dispose()
-    return int(count or 0)
 
 
 def test_the_tenant_is_judged_stored_sealed_and_exported(tmp_path, database_url, capsys,
@@ -57,11 +54,7 @@ def test_the_tenant_is_judged_stored_sealed_and_exported(tmp_path, database_url,
     engine.dispose()
     assert keys and all(k.startswith("entra:") for k in keys)
 
-    code, out, _ = annexa(capsys, config, "collect")
-    assert code == 0 and "(0 new versions, 0 new blobs)" in out, out
-    assert annexa(capsys, config, "verify")[0] == 0
-    assert_export_verifies(capsys, config, tmp_path / "entra.zip", started.isoformat(),
-                           (now() + timedelta(seconds=1)).isoformat())
+    assert_unchanged_sealed_and_exported(capsys, config, tmp_path, started)
 
 
 def test_a_refused_listing_and_a_rejected_secret_keep_the_evidence_and_never_pass(
@@ -71,7 +64,7 @@ def test_a_refused_listing_and_a_rejected_secret_keep_the_evidence_and_never_pas
     annexa(capsys, config, "db", "upgrade")
     assert annexa(capsys, config, "collect")[0] == 0
     assignments = len(entra_fake.tenant.role_assignments)
-    assert _open_versions(database_url, "entra.role_assignment") == assignments
+    assert open_versions(database_url, "entra.role_assignment") == assignments
 
     entra_fake.api.fail(r"^/v1\.0/roleManagement/directory/roleAssignments", entra.forbidden)
     code, out, _ = annexa(capsys, config, "collect")
@@ -86,7 +79,7 @@ def test_a_refused_listing_and_a_rejected_secret_keep_the_evidence_and_never_pas
                 assert chk["status"] in ("error", "fail"), chk
                 assert any("roleAssignments could not be collected" in e
                            for e in chk["errors"]), chk
-    assert _open_versions(database_url, "entra.role_assignment") == assignments, (
+    assert open_versions(database_url, "entra.role_assignment") == assignments, (
         "evidence of assignments that could not be read is kept, not deleted")
 
     entra_fake.api.heal()
@@ -96,7 +89,7 @@ def test_a_refused_listing_and_a_rejected_secret_keep_the_evidence_and_never_pas
     statuses = {c["status"] for ctl in controls_json(capsys, config) for c in ctl["checks"]
                 if c["id"].startswith("entra.")}
     assert "pass" not in statuses and statuses <= {"error", "fail", "stale", "unknown"}, statuses
-    assert _open_versions(database_url, "entra.user") == len(entra_fake.tenant.users)
+    assert open_versions(database_url, "entra.user") == len(entra_fake.tenant.users)
     assert annexa(capsys, config, "verify")[0] == 0
 
 

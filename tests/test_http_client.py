@@ -53,6 +53,12 @@ def test_every_paging_style_reads_every_item_across_small_pages(api: FakeApi) ->
         page, token = page_of(ITEMS, request.args.get("token"), api.page_size)
         return {"value": page, **({"nextLink": f"{api.url}/arm?token={token}"} if token else {})}
 
+    @api.route("GET", "/nested")
+    def nested(request: Request) -> Any:
+        page, token = page_of(ITEMS, request.args.get("after"), api.page_size)
+        return {"value": page, "_links": {"next": {"href": f"{api.url}/nested?after={token}"}}
+                if token else {}}
+
     @api.route("GET", "/google")
     def google(request: Request) -> Any:
         page, token = page_of(ITEMS, request.args.get("pageToken"), api.page_size)
@@ -82,6 +88,8 @@ def test_every_paging_style_reads_every_item_across_small_pages(api: FakeApi) ->
     client = _client(api)
     expected = list(range(23))
     assert _ids(paging.next_link(client, "/arm", operation="arm")) == expected
+    assert _ids(paging.next_link(client, "/nested", operation="okta",
+                                 link=("_links", "next", "href"))) == expected
     assert _ids(paging.page_token(client, "/google", operation="g", items="items",
                                   params={"fixed": "kept"})) == expected
     assert _ids(paging.skip_token(client, "/graph", operation="rg",
@@ -90,7 +98,8 @@ def test_every_paging_style_reads_every_item_across_small_pages(api: FakeApi) ->
     answers = paging.graphql(client, "/graphql", operation="gql", query="q", variables={},
                              connection=("org", "repos"))
     assert [n["id"] for a in answers for n in a["org"]["repos"]["nodes"]] == expected
-    assert api.calls == {"arm": 5, "google": 5, "graph": 5, "linked": 5, "graphql": 5}
+    assert api.calls == {"arm": 5, "nested": 5, "google": 5, "graph": 5, "linked": 5,
+                         "graphql": 5}
 
 
 def test_throttling_is_retried_as_the_provider_asks(api: FakeApi) -> None:
@@ -132,6 +141,23 @@ def test_the_last_call_of_a_window_waits_for_its_reset(api: FakeApi) -> None:
     for _ in range(3):
         client.get_json("/paced", operation="paced")
     sleeps = client.sleeps  # type: ignore[attr-defined]
+    assert len(sleeps) == 1 and 15 <= sleeps[0] <= 20, sleeps
+
+
+def test_a_window_s_reserve_is_kept_for_the_calls_in_flight(api: FakeApi) -> None:
+    remaining = iter(["5", "4", "3"])
+
+    @api.route("GET", "/reserved")
+    def reserved(request: Request) -> Any:
+        return json_response({}, headers={"X-Rate-Limit-Remaining": next(remaining, "50"),
+                                          "X-Rate-Limit-Reset": str(int(time.time()) + 20)})
+
+    client = _client(api, RateLimits(remaining="X-Rate-Limit-Remaining",
+                                     reset="X-Rate-Limit-Reset", reserve=3))
+    for _ in range(4):
+        client.get_json("/reserved", operation="reserved")
+    sleeps = client.sleeps  # type: ignore[attr-defined]
+    # 5 and 4 left go on; at 3, the reserve, the next call waits for the reset.
     assert len(sleeps) == 1 and 15 <= sleeps[0] <= 20, sleeps
 
 

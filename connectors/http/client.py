@@ -44,17 +44,19 @@ class RateLimits:
 
     `remaining`/`reset` name the headers of the calls left and of when the window resets
     (`reset_format`: epoch seconds, seconds from now, or an h:mm:ss duration); when `remaining`
-    reaches 0 the client waits for the reset before its next call instead of running into a
-    429. `throttled` recognises answers that mean the same as a 429, whatever their status
-    (Google's 403 rateLimitExceeded, GitHub's secondary limits, and GitHub's GraphQL, which
-    says RATE_LIMITED in a 200); `min_wait` is the least to wait after one when the provider
-    names no time."""
+    falls to `reserve` the client waits for the reset before its next call instead of running
+    into a 429: a reserve of the calls other workers may have in flight at once keeps them out
+    of the 429 too. `throttled` recognises answers that mean the same as a 429, whatever their
+    status (Google's 403 rateLimitExceeded, GitHub's secondary limits, and GitHub's GraphQL,
+    which says RATE_LIMITED in a 200); `min_wait` is the least to wait after one when the
+    provider names no time."""
 
     remaining: str | None = None
     reset: str | None = None
     reset_format: Literal["epoch", "seconds", "duration"] = "epoch"
     throttled: Callable[[requests.Response], bool] | None = None
     min_wait: float = 0.0
+    reserve: int = 0
 
 
 def _seconds(value: str, fmt: str, now: float) -> float | None:
@@ -236,16 +238,17 @@ class HttpClient:
                            time.time())
         return None if seconds is None else max(seconds, 0.0)
 
-    def _exhausted(self, response: requests.Response) -> bool:
+    def _exhausted(self, response: requests.Response, reserve: int = 0) -> bool:
         value = response.headers.get(self.limits.remaining) if self.limits.remaining else None
         try:
-            return value is not None and float(value) <= 0
+            return value is not None and float(value) <= reserve
         except ValueError:
             return False
 
     def _note_window(self, response: requests.Response) -> None:
-        """The last call of a rate-limit window: wait for its reset before the next one."""
-        if not self._exhausted(response):
+        """The last call of a rate-limit window (but its reserve): wait for its reset before
+        the next one."""
+        if not self._exhausted(response, self.limits.reserve):
             return
         reset = self._reset_in(response)
         if reset is not None:

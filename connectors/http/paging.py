@@ -45,17 +45,21 @@ class _Guard:
 
 
 def next_link(client: HttpClient, path: str, *, operation: str, items: str = "value",
-              link: str = "nextLink", params: Mapping[str, Any] | None = None,
+              link: str | Sequence[str] = "nextLink", params: Mapping[str, Any] | None = None,
               max_pages: int = MAX_PAGES) -> Iterator[list[Any]]:
-    """ARM's `nextLink` and Microsoft Graph's `@odata.nextLink`: the next page's whole URL,
-    its query included."""
+    """ARM's `nextLink`, Microsoft Graph's `@odata.nextLink`, Okta's `_links.next.href` (a
+    path of field names): the next page's whole URL, its query included."""
     guard = _Guard(operation, max_pages)
     url: str | None = path
     query = params
+    fields = (link,) if isinstance(link, str) else tuple(link)
     while url is not None:
         page = client.get_json(url, operation=operation, params=query)
         yield _items(page, items, operation)
-        url, query = guard.next(page.get(link)), None
+        marker: Any = page
+        for name in fields:
+            marker = marker.get(name) if isinstance(marker, dict) else None
+        url, query = guard.next(marker), None
 
 
 def page_token(client: HttpClient, path: str, *, operation: str, items: str,

@@ -14,7 +14,7 @@ from typing import Any
 # Modules whose start_demo() the demo calls, in this order.
 DEMOS: list[str] = ["collector.demo.emulators.google_workspace", "collector.demo.emulators.azure",
                     "collector.demo.emulators.entra", "collector.demo.emulators.github",
-                    "collector.demo.emulators.gcp"]
+                    "collector.demo.emulators.gcp", "collector.demo.emulators.okta"]
 
 # The demo's Microsoft tenant and app registration, shared by its Azure and Entra emulators
 # (azure-identity reads one set of AZURE_* variables per process).

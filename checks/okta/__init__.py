@@ -1,0 +1,1 @@
+"""Checks over Okta resources (the management API v1)."""

@@ -5,6 +5,8 @@ one headless Chromium driven by Selenium (Debian's chromium and chromium-driver)
 from __future__ import annotations
 
 import shutil
+import subprocess
+import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -115,3 +117,22 @@ def chromium() -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+def axe_source(folder: Path) -> str:
+    """axe-core's axe.min.js from the npm registry (`npm pack`), fetched once into the gitignored
+    output folder: third-party minified code is not committed."""
+    script = folder / "axe.min.js"
+    if not script.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip("npm is not installed: axe-core cannot be fetched")
+        folder.mkdir(parents=True, exist_ok=True)
+        packed = subprocess.run([npm, "pack", "axe-core@4", "--silent", "--pack-destination",
+                                 str(folder)], capture_output=True, text=True, timeout=300,
+                                check=True).stdout.strip().splitlines()[-1]
+        with tarfile.open(folder / packed) as tar:
+            member = tar.extractfile("package/axe.min.js")
+            assert member is not None
+            script.write_bytes(member.read())
+    return script.read_text()

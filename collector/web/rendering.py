@@ -52,6 +52,6 @@ ENV = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
 ENV.globals.update(link=link, stamp=stamp)
 
 
-def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+def page(name: str, code: int = 200, **context: Any) -> HTMLResponse:
     html = ENV.get_template(name).render(**{"at": None, "path": None, "extra": {}, **context})
-    return HTMLResponse(html, status_code=status, headers=HEADERS)
+    return HTMLResponse(html, status_code=code, headers=HEADERS)

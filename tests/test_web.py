@@ -20,6 +20,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
+from collector import attestations, tokens
+from collector.schema import now
 from collector.store import compress
 from tests.web_support import OUTPUT, Seeded, axe_source, chromium, seeded_service
 
@@ -324,3 +326,34 @@ def test_pages_carry_a_strict_content_security_policy(service):
     assert "script-src 'self'" in policy and "default-src 'none'" in policy
     assert "unsafe-inline" not in policy
     assert "<script" not in answer.text.replace('<script src="/static/', "")
+
+
+def test_an_owner_attests_through_the_form_which_refuses_a_post_without_its_csrf_token(
+        browser, service):
+    owner, _ = tokens.create(service.engine, role="owner", name="web-owner", controls=["A.5.1"])
+    cookies = {"annexa_session": owner}
+    form = {"control": "A.5.1", "statement": "policies approved", "owner": "kim@example.com",
+            "review_every": "365d"}
+    forged = requests.post(f"{service.url}/attest", data=form, cookies=cookies, timeout=60,
+                           allow_redirects=False)
+    assert forged.status_code == 403 and "CSRF" in forged.text
+    _sign_in(browser, service, owner)
+    assert urlsplit(browser.current_url).path == "/due"
+    token = browser.find_element(By.NAME, "csrf").get_attribute("value")
+    elsewhere = requests.post(f"{service.url}/attest", data={**form, "csrf": token},
+                              cookies=cookies, headers={"Origin": "https://evil.example"},
+                              timeout=60, allow_redirects=False)
+    assert elsewhere.status_code == 403, "a form posted from another origin is refused"
+    with service.engine.connect() as conn:
+        assert attestations.latest_at(conn, now()) == {}, "nothing refused was stored"
+    browser.find_element(By.ID, "a-statement").send_keys("<b>policies</b> approved by the board")
+    browser.find_element(By.ID, "a-owner").send_keys("kim@example.com")
+    _follow(browser, browser.find_element(By.CSS_SELECTOR, "form.stack button"))
+    assert "The attestation of A.5.1 was recorded and sealed." in browser.page_source
+    assert browser.find_elements(By.TAG_NAME, "b") == []
+    with service.engine.connect() as conn:
+        held = attestations.latest_at(conn, now())
+    assert held["A.5.1"].statement == "<b>policies</b> approved by the board"
+    assert "web page" in held["A.5.1"].submitted_by
+    assert requests.get(f"{service.url}/?at={_stamp(now())}", cookies=cookies,
+                        timeout=60).status_code == 403, "an owner token reads no posture"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -14,7 +15,7 @@ from sqlalchemy import Engine
 from checks.catalogue import sort_key
 from collector import attestations, soa, tokens
 from collector.ledger import Signer
-from collector.posture import control_states
+from collector.posture import ControlState, control_states
 from collector.schema import now
 from collector.web import history, proofs
 from collector.web.rendering import HEADERS, page
@@ -48,9 +49,11 @@ def router(engine: Engine, freshness: timedelta, signer: Signer | None) -> APIRo
         target = safe_next(fields.get("next"))
         token = fields.get("token", "").strip()
         try:
-            tokens.identify(engine, token, now())
+            who = tokens.identify(engine, token, now())
         except tokens.TokenRefused as exc:
             return page("login.html", 401, problem=str(exc), next=target, who=None)
+        if who.role == "owner" and target == "/":
+            target = "/due"  # the one page of an owner: its controls' attestations
         return signed_in(request, token, target)
 
     @web.post("/logout")
@@ -67,25 +70,8 @@ def router(engine: Engine, freshness: timedelta, signer: Signer | None) -> APIRo
         when = instant_of(request, who)
         with engine.connect() as conn:
             states = control_states(conn, when, freshness, failures=False)
-        sources = sorted({c.check.provider for s in states for c in s.checks})
-        themes = sorted({s.theme for s in states})
-        rows = []
-        for s in states:
-            if (status and s.status != status) or (theme and s.theme != theme):
-                continue
-            checks = [c for c in s.checks if not source or c.check.provider == source]
-            if source and not checks:
-                continue
-            rows.append({"id": s.id, "title": s.title, "theme": s.theme, "status": s.status,
-                         "checks": len(checks),
-                         "failing_checks": sum(c.status == "fail" for c in checks),
-                         "failing_resources": sum(c.counts.get("fail", 0) for c in checks),
-                         "evidence_at": s.evidence_at})
-        totals = Counter(r["status"] for r in rows)
-        return page("posture.html", who=who, at=when, rows=rows, totals=totals,
-                    statuses=STATUSES, themes=themes, sources=sources,
-                    chosen={"status": status, "theme": theme, "source": source},
-                    path="/")
+        return page("posture.html", who=who, at=when, path="/",
+                    **posture_view(states, status, theme, source))
 
     @web.get("/control/{control_id}", response_class=HTMLResponse)
     def control(request: Request, control_id: str) -> HTMLResponse:
@@ -192,6 +178,28 @@ def router(engine: Engine, freshness: timedelta, signer: Signer | None) -> APIRo
                     path="/downloads")
 
     return web
+
+
+def posture_view(states: list[ControlState], status: str | None, theme: str | None,
+                 source: str | None) -> dict[str, Any]:
+    """The posture page's rows and filters: per control its status and counts."""
+    sources = sorted({c.check.provider for s in states for c in s.checks})
+    themes = sorted({s.theme for s in states})
+    rows = []
+    for s in states:
+        if (status and s.status != status) or (theme and s.theme != theme):
+            continue
+        checks = [c for c in s.checks if not source or c.check.provider == source]
+        if source and not checks:
+            continue
+        rows.append({"id": s.id, "title": s.title, "theme": s.theme, "status": s.status,
+                     "checks": len(checks),
+                     "failing_checks": sum(c.status == "fail" for c in checks),
+                     "failing_resources": sum(c.counts.get("fail", 0) for c in checks),
+                     "evidence_at": s.evidence_at})
+    return {"rows": rows, "totals": Counter(r["status"] for r in rows), "statuses": STATUSES,
+            "themes": themes, "sources": sources,
+            "chosen": {"status": status, "theme": theme, "source": source}}
 
 
 def _optional_instant(request: Request, name: str) -> datetime | None:

@@ -1,0 +1,111 @@
+"""The auditor's web page over a long history: the posture page (93 controls) at random past
+instants of bench/history.py's synthetic year (about 1M resource versions in PostgreSQL), timed
+at the server: the page's route as `annexa run` serves it, over loopback HTTP with the session
+cookie (token lookup, access-log entry, posture, Jinja2 rendering), and the rendering alone.
+Prints milliseconds; asserts nothing.
+
+    python bench/web_render.py                     # about 1M versions (builds for minutes)
+    python bench/web_render.py --resources 20000 --days 60
+    python bench/web_render.py --url postgresql+psycopg://postgres@127.0.0.1/kept
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import requests
+
+from bench.history import START, _has_history, build
+from bench.measure import database
+
+FRESHNESS = timedelta(days=2)
+
+
+def _ms(values: list[float]) -> str:
+    return (f"median {statistics.median(values) * 1000:.0f} ms, max {max(values) * 1000:.0f} ms "
+            f"over {len(values)} random instants")
+
+
+def measure(url: str, days: int, samples: int, seed: int) -> dict[str, list[float]]:
+    from checks.registry import load_all
+    from collector import tokens
+    from collector.api import ApiServer, create_app
+    from collector.db import engine_for
+    from collector.ledger import load_or_create_signer
+    from collector.posture import control_states
+    from collector.web.pages import posture_view
+    from collector.web.rendering import page, stamp
+
+    load_all()
+    engine = engine_for(url)
+    rng = random.Random(seed)
+    instants = [START + timedelta(days=rng.uniform(1, days - 1)) for _ in range(samples)]
+    out: dict[str, list[float]] = {"GET /?at= over HTTP": [], "posture data": [],
+                                   "Jinja2 rendering": []}
+    with tempfile.TemporaryDirectory() as folder:
+        signer = load_or_create_signer(Path(folder) / "signing.key")
+        token, _ = tokens.create(engine, role="auditor", name="bench")
+        server = ApiServer(create_app(engine, FRESHNESS, signer.public_hex, signer),
+                           "127.0.0.1", 0)
+        server.start()
+        try:
+            with requests.Session() as http:
+                http.cookies.set("annexa_session", token)
+                for at in instants:
+                    started = time.perf_counter()
+                    answer = http.get(f"{server.url}/", params={"at": stamp(at)}, timeout=600)
+                    out["GET /?at= over HTTP"].append(time.perf_counter() - started)
+                    answer.raise_for_status()
+                    if answer.text.count('<tr id="A.') != 93:
+                        raise SystemExit("the posture page did not list 93 controls")
+        finally:
+            server.stop()
+    for at in instants:
+        started = time.perf_counter()
+        with engine.connect() as conn:
+            states = control_states(conn, at, FRESHNESS, failures=False)
+        out["posture data"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        page("posture.html", who=None, at=at, path="/",
+             **posture_view(states, None, None, None))
+        out["Jinja2 rendering"].append(time.perf_counter() - started)
+    engine.dispose()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--resources", type=int, default=215_000,
+                        help="resources alive at any time (215k gives about 1M versions)")
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--churn", type=float, default=0.01)
+    parser.add_argument("--samples", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--url", help="a PostgreSQL database to keep the history in: built "
+                        "there if it holds none yet, reused as it is otherwise")
+    args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        url = args.url or stack.enter_context(
+            database("postgresql", Path(stack.enter_context(tempfile.TemporaryDirectory()))))
+        if not args.url or not _has_history(url):
+            started = time.monotonic()
+            counts = build(url, args.resources, args.days, args.churn)
+            print(f"history: {args.days} runs, {counts['versions']:,} resource versions; built "
+                  f"in {time.monotonic() - started:.0f}s", flush=True)
+        for label, values in measure(url, args.days, args.samples, args.seed).items():
+            print(f"posture page, {label:<22}: {_ms(values)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
@@ -93,6 +94,8 @@ def _steps(browser: Any, version_id: int) -> dict[str, str]:
     browser.find_element(By.CSS_SELECTOR, f"#v{version_id} button.verify").click()
     WebDriverWait(browser, 30).until(lambda d: d.find_elements(
         By.CSS_SELECTOR, f"#steps-{version_id} li.summary"))
+    browser.execute_script("arguments[0].scrollIntoView()", browser.find_element(
+        By.CSS_SELECTOR, f"#v{version_id} button.verify"))
     items = browser.find_elements(By.CSS_SELECTOR, f"#steps-{version_id} li[data-step]")
     return {li.get_attribute("data-step"): li.get_attribute("data-state") for li in items}
 
@@ -318,6 +321,21 @@ def test_the_main_pages_have_no_serious_accessibility_violation(browser, service
         if serious:
             problems[path] = serious
     assert problems == {}
+
+
+def test_the_posture_page_fits_a_phone_and_starts_with_a_skip_link(browser, service):
+    _sign_in(browser, service, service.token())
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    focused = browser.switch_to.active_element
+    assert focused.text == "Skip to content" and focused.get_attribute("href").endswith("#main")
+    browser.set_window_size(390, 844)
+    try:
+        browser.refresh()
+        assert browser.execute_script(
+            "return document.documentElement.scrollWidth <= window.innerWidth")
+        _shot(browser, "posture-phone")
+    finally:
+        browser.set_window_size(1280, 800)
 
 
 def test_pages_carry_a_strict_content_security_policy(service):

@@ -11,7 +11,6 @@ Prints milliseconds; asserts nothing.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import random
 import statistics
@@ -25,8 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests
 
-from bench.history import START, _has_history, build
-from bench.measure import database
+from bench.history import START, arguments, history
 
 FRESHNESS = timedelta(days=2)
 
@@ -84,25 +82,9 @@ def measure(url: str, days: int, samples: int, seed: int) -> dict[str, list[floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--resources", type=int, default=215_000,
-                        help="resources alive at any time (215k gives about 1M versions)")
-    parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--churn", type=float, default=0.01)
-    parser.add_argument("--samples", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--url", help="a PostgreSQL database to keep the history in: built "
-                        "there if it holds none yet, reused as it is otherwise")
-    args = parser.parse_args()
+    args = arguments(__doc__)
     with contextlib.ExitStack() as stack:
-        url = args.url or stack.enter_context(
-            database("postgresql", Path(stack.enter_context(tempfile.TemporaryDirectory()))))
-        if not args.url or not _has_history(url):
-            started = time.monotonic()
-            counts = build(url, args.resources, args.days, args.churn)
-            print(f"history: {args.days} runs, {counts['versions']:,} resource versions; built "
-                  f"in {time.monotonic() - started:.0f}s", flush=True)
+        url = history(stack, args)
         for label, values in measure(url, args.days, args.samples, args.seed).items():
             print(f"posture page, {label:<22}: {_ms(values)}", flush=True)
 

@@ -25,6 +25,7 @@ from collector.web.session import (
     form,
     instant_of,
     safe_next,
+    same_origin,
     signed_in,
     signed_out,
     viewer,
@@ -58,9 +59,7 @@ def router(engine: Engine, freshness: timedelta, signer: Signer | None) -> APIRo
 
     @web.post("/logout")
     async def logout(request: Request) -> RedirectResponse:
-        origin = request.headers.get("origin")
-        if origin and origin != f"{request.url.scheme}://{request.url.netloc}":
-            raise Refused(403, f"a form posted from {origin} is refused")
+        same_origin(request)
         return signed_out()
 
     @web.get("/", response_class=HTMLResponse)

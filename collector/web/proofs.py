@@ -84,5 +84,4 @@ def run_page(conn: Connection, who: Principal, run_id: int, at: datetime
     after = _sealed(conn, seq=run.seq + 1)
     return {**_entry(conn, run), "message": run.message,
             "before": before.id if before is not None and _visible(who, before, at) else None,
-            "before_hash": before.chain_hash if before is not None else ledger.GENESIS,
             "after": after.id if after is not None and _visible(who, after, at) else None}

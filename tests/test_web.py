@@ -81,6 +81,12 @@ def test_signing_in_once_shows_the_posture_at_an_instant_kept_in_the_url(browser
     assert browser.execute_script("return document.cookie") == "", "scripts cannot read it"
     _shot(browser, "posture")
 
+    browser.get(f"{service.url}/?status=fail&source=aws&at={at}")
+    shown = browser.find_elements(By.CSS_SELECTOR, "table.controls tbody .status")
+    assert shown and {s.text for s in shown} == {"fail"}, "filters by status and source"
+    assert "A.8.24" in [r.get_attribute("id") for r in browser.find_elements(
+        By.CSS_SELECTOR, "table.controls tbody tr")]
+
     browser.get(f"{service.url}/?at={service.first_finished.isoformat().replace('+00:00', 'Z')}")
     assert _status_of(browser, "A.8.24") != "fail", "before run 2 the bucket was encrypted"
 
@@ -221,7 +227,7 @@ def test_a_window_scoped_token_is_refused_outside_its_window(browser, service):
     cookies = {"annexa_session": scoped}
     logs = urlencode({"source": "aws-prod", "key": "arn:aws:s3:::logs"})
     for path in ("/", "/control/A.8.24", f"/resource?{logs}&", "/soa", "/due",
-                 "/run/1", "/run/2"):
+                 "/run/1", "/run/2", "/proof/1"):
         sep = "&" if "?" in path else "?"
         path = path.rstrip("&")
         for when in (after, before):

@@ -1,7 +1,9 @@
 """The auditor's web page over a long history: the posture page (93 controls) at random past
 instants of bench/history.py's synthetic year (about 1M resource versions in PostgreSQL), timed
 at the server: the page's route as `annexa run` serves it, over loopback HTTP with the session
-cookie (token lookup, access-log entry, posture, Jinja2 rendering), and the rendering alone.
+cookie (token lookup, access-log entry, posture, Jinja2 rendering), and the rendering alone;
+and the proof material of random resource versions (`/proof/<version>`, which rebuilds the
+Merkle tree of the version's run).
 Prints milliseconds; asserts nothing.
 
     python bench/web_render.py                     # about 1M versions (builds for minutes)
@@ -23,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests
+import sqlalchemy as sa
 
 from bench.history import START, arguments, history
 
@@ -32,6 +35,13 @@ FRESHNESS = timedelta(days=2)
 def _ms(values: list[float]) -> str:
     return (f"median {statistics.median(values) * 1000:.0f} ms, max {max(values) * 1000:.0f} ms "
             f"over {len(values)} random instants")
+
+
+def _versions(engine: sa.Engine, samples: int, rng: random.Random) -> list[int]:
+    """Random resource versions: the proof material of each rebuilds its run's Merkle tree."""
+    with engine.connect() as conn:
+        top = conn.scalar(sa.text("SELECT max(id) FROM resource_versions")) or 0
+    return [rng.randint(1, top) for _ in range(samples)]
 
 
 def measure(url: str, days: int, samples: int, seed: int) -> dict[str, list[float]]:
@@ -48,8 +58,10 @@ def measure(url: str, days: int, samples: int, seed: int) -> dict[str, list[floa
     engine = engine_for(url)
     rng = random.Random(seed)
     instants = [START + timedelta(days=rng.uniform(1, days - 1)) for _ in range(samples)]
-    out: dict[str, list[float]] = {"GET /?at= over HTTP": [], "posture data": [],
-                                   "Jinja2 rendering": []}
+    out: dict[str, list[float]] = {"posture page, GET /?at= over HTTP": [],
+                                   "posture page, data": [],
+                                   "posture page, Jinja2 rendering": [],
+                                   "proof material, GET /proof/<id>": []}
     with tempfile.TemporaryDirectory() as folder:
         signer = load_or_create_signer(Path(folder) / "signing.key")
         token, _ = tokens.create(engine, role="auditor", name="bench")
@@ -62,21 +74,28 @@ def measure(url: str, days: int, samples: int, seed: int) -> dict[str, list[floa
                 for at in instants:
                     started = time.perf_counter()
                     answer = http.get(f"{server.url}/", params={"at": stamp(at)}, timeout=600)
-                    out["GET /?at= over HTTP"].append(time.perf_counter() - started)
+                    out["posture page, GET /?at= over HTTP"].append(time.perf_counter() - started)
                     answer.raise_for_status()
                     if answer.text.count('<tr id="A.') != 93:
                         raise SystemExit("the posture page did not list 93 controls")
+                for version in _versions(engine, samples, rng):
+                    started = time.perf_counter()
+                    answer = http.get(f"{server.url}/proof/{version}",
+                                      params={"at": stamp(START + timedelta(days=days))},
+                                      timeout=600)
+                    out["proof material, GET /proof/<id>"].append(time.perf_counter() - started)
+                    answer.raise_for_status()
         finally:
             server.stop()
     for at in instants:
         started = time.perf_counter()
         with engine.connect() as conn:
             states = control_states(conn, at, FRESHNESS, failures=False)
-        out["posture data"].append(time.perf_counter() - started)
+        out["posture page, data"].append(time.perf_counter() - started)
         started = time.perf_counter()
         page("posture.html", who=None, at=at, path="/",
              **posture_view(states, None, None, None))
-        out["Jinja2 rendering"].append(time.perf_counter() - started)
+        out["posture page, Jinja2 rendering"].append(time.perf_counter() - started)
     engine.dispose()
     return out
 
@@ -86,7 +105,7 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         url = history(stack, args)
         for label, values in measure(url, args.days, args.samples, args.seed).items():
-            print(f"posture page, {label:<22}: {_ms(values)}", flush=True)
+            print(f"{label:<34}: {_ms(values)}", flush=True)
 
 
 if __name__ == "__main__":

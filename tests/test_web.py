@@ -15,10 +15,9 @@ import requests
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 from collector import attestations, tokens
@@ -51,7 +50,15 @@ def _sign_in(browser: Any, service: Seeded, token: str, path: str = "/") -> None
 def _follow(browser: Any, element: Any) -> None:
     """Click a link or submit button and wait for the page it leads to."""
     element.click()
-    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(element))
+
+    def left(_driver: Any) -> bool:
+        try:
+            element.is_enabled()
+        except WebDriverException:  # stale; chromedriver sometimes says so in other words
+            return True
+        return False
+
+    WebDriverWait(browser, 30).until(left)
     WebDriverWait(browser, 30).until(
         lambda d: d.execute_script("return document.readyState") == "complete")
 

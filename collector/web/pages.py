@@ -38,6 +38,7 @@ TIMELINE_POINTS = 12
 def router(engine: Engine, freshness: timedelta, signer: Signer | None) -> APIRouter:
     web = APIRouter(include_in_schema=False)
     csrf = Csrf()
+    trees = proofs.Trees()
 
     @web.get("/login", response_class=HTMLResponse)
     def login_form(request: Request, next: str | None = None) -> HTMLResponse:
@@ -103,7 +104,7 @@ def router(engine: Engine, freshness: timedelta, signer: Signer | None) -> APIRo
         who = viewer(request)
         when = instant_of(request, who)
         with engine.connect() as conn:
-            material = proofs.material(conn, who, version_id, when)
+            material = proofs.material(conn, who, trees, version_id, when)
         if material is None:
             raise Refused(404, f"no resource version {version_id} by {when.isoformat()}")
         return JSONResponse(material, headers=HEADERS)

@@ -1,10 +1,13 @@
 """The material that the page's script checks for itself: a resource version's digest, its
-RFC 6962 inclusion proof in the Merkle root of the run that recorded it, that run's header,
-chain hash and signature, and the header of the run before it. No verdict is sent: the
-browser recomputes each step (collector/web/static/verify.js) as `annexa verify-bundle` does."""
+RFC 6962 inclusion proof in the Merkle root of the last run (by the page's instant) at which it
+held, that run's header, chain hash and signature, and the header of the run before it. No
+verdict is sent: the browser recomputes each step (collector/web/static/verify.js) as
+`annexa verify-bundle` does."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -46,23 +49,57 @@ def _index(packed: bytes, leaf: bytes) -> int | None:
     return lo if packed[lo * 32:lo * 32 + 32] == leaf else None
 
 
-def material(conn: Connection, who: Principal, version_id: int,
+class Trees:
+    """The Merkle trees of the last few runs proved against. A sealed run's state never changes
+    (later runs only close intervals after it), so its tree can be kept; rebuilding it costs
+    seconds on a large estate (a million leaves), and the versions that held at one instant
+    are all proved against the same run."""
+
+    def __init__(self, keep: int = 2) -> None:
+        self.keep = keep
+        self._trees: OrderedDict[tuple[int, str], tuple[bytes, MerkleTree]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, conn: Connection, run: Any) -> tuple[bytes, MerkleTree]:
+        key = (run.id, run.chain_hash)
+        with self._lock:
+            if key in self._trees:
+                self._trees.move_to_end(key)
+                return self._trees[key]
+        packed = bytes(run_state(conn, run.source, run.id).leaves.sorted_bytes())
+        built = packed, MerkleTree(packed)
+        with self._lock:
+            self._trees[key] = built
+            while len(self._trees) > self.keep:
+                self._trees.popitem(last=False)
+        return built
+
+
+def _proof_run(conn: Connection, version: Any, at: datetime) -> Any:
+    """The last sealed run of the version's source, finished by `at`, at which it held."""
+    cond = [RUNS.c.source == version.source, RUNS.c.seq.is_not(None), RUNS.c.finished_at <= at,
+            RUNS.c.id >= version.valid_from_run]
+    if version.valid_to_run is not None:
+        cond.append(RUNS.c.id < version.valid_to_run)
+    return conn.execute(sa.select(RUNS).where(*cond).order_by(RUNS.c.id.desc()).limit(1)).first()
+
+
+def material(conn: Connection, who: Principal, trees: Trees, version_id: int,
              at: datetime) -> dict[str, Any] | None:
     version = conn.execute(sa.select(VERSIONS).where(VERSIONS.c.id == version_id)).first()
     if version is None:
         return None
-    run = _sealed(conn, id=version.valid_from_run)
-    if run is None or not run.finished_at <= at:
+    run = _proof_run(conn, version, at)
+    if run is None:
         return None
     if who.window_start is not None and version.valid_to_run is not None:
         ended = _sealed(conn, id=version.valid_to_run)
         if ended is not None and ended.finished_at <= who.window_start:
             return None
-    packed = bytes(run_state(conn, run.source, run.id).leaves.sorted_bytes())
+    packed, tree = trees.get(conn, run)
     index = _index(packed, ledger.resource_leaf(version.key, version.digest))
     proof = None if index is None else {
-        "run": run.id, "index": index, "size": len(packed) // 32,
-        "path": MerkleTree(packed).path(index)}
+        "run": run.id, "index": index, "size": len(packed) // 32, "path": tree.path(index)}
     before = _sealed(conn, seq=run.seq - 1) if run.seq > 1 else None
     return {
         "version": version.id, "source": version.source, "key": version.key,

@@ -155,8 +155,9 @@ def time_snapshots(url: str, days: int, samples: int, seed: int) -> dict[str, li
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
+def arguments(doc: str | None) -> argparse.Namespace:
+    """The options of a benchmark over this history (bench/web_render.py has the same)."""
+    parser = argparse.ArgumentParser(description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--resources", type=int, default=215_000,
                         help="resources alive at any time (215k gives about 1M versions)")
@@ -166,16 +167,27 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--url", help="a PostgreSQL database to keep the history in: built "
                         "there if it holds none yet, reused as it is otherwise")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def history(stack: contextlib.ExitStack, args: argparse.Namespace) -> str:
+    """The URL of a database holding the history: `--url`'s (built there if empty), or a
+    throwaway one built now and dropped when `stack` closes."""
+    url = args.url or stack.enter_context(
+        database("postgresql", Path(stack.enter_context(tempfile.TemporaryDirectory()))))
+    if not args.url or not _has_history(url):
+        started = time.monotonic()
+        counts = build(url, args.resources, args.days, args.churn)
+        print(f"history: {args.days} runs, {counts['versions']:,} resource versions, "
+              f"{counts['results']:,} check results, {counts['blobs']:,} blobs; built in "
+              f"{time.monotonic() - started:.0f}s", flush=True)
+    return url
+
+
+def main() -> None:
+    args = arguments(__doc__)
     with contextlib.ExitStack() as stack:
-        url = args.url or stack.enter_context(
-            database("postgresql", Path(stack.enter_context(tempfile.TemporaryDirectory()))))
-        if not args.url or not _has_history(url):
-            started = time.monotonic()
-            counts = build(url, args.resources, args.days, args.churn)
-            print(f"history: {args.days} runs, {counts['versions']:,} resource versions, "
-                  f"{counts['results']:,} check results, {counts['blobs']:,} blobs; built in "
-                  f"{time.monotonic() - started:.0f}s", flush=True)
+        url = history(stack, args)
         print(f"database size {database_bytes(url) / 2**20:.0f} MB", flush=True)
         timings = time_snapshots(url, args.days, args.samples, args.seed)
         for label, values in timings.items():

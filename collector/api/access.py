@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from sqlalchemy import Engine
@@ -30,6 +31,24 @@ def bearer_token(scope: Scope) -> str | None:
     return None
 
 
+SESSION_COOKIE = "annexa_session"
+
+
+def session_token(scope: Scope) -> str | None:
+    """The token the web page keeps in its HttpOnly cookie (collector/web/session.py)."""
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            jar = SimpleCookie()
+            try:
+                jar.load(value.decode("latin-1"))
+            except CookieError:
+                return None
+            morsel = jar.get(SESSION_COOKIE)
+            if morsel is not None and morsel.value:
+                return morsel.value
+    return None
+
+
 def _target(scope: Scope) -> str:
     path = scope.get("raw_path") or scope["path"].encode("utf-8")
     query = scope.get("query_string") or b""
@@ -48,7 +67,8 @@ class AccessLogMiddleware:
             return
         at = now()
         try:
-            who = await run_in_threadpool(tokens.identify, self.engine, bearer_token(scope), at)
+            who = await run_in_threadpool(tokens.identify, self.engine,
+                                           bearer_token(scope) or session_token(scope), at)
             problem = None
         except tokens.TokenRefused as exc:
             who, problem = None, str(exc)

@@ -284,4 +284,8 @@ def create_app(engine: Engine, freshness: timedelta, public_key_hex: str,
     app.include_router(api)
     if signer is not None:
         app.include_router(attest.router(engine, signer, _bearer))
+    # Imported here: the web pages use this module's rules for instants and windows.
+    from collector import web
+
+    web.mount(app, engine, freshness, signer)
     return app

@@ -3,6 +3,7 @@ whose listing failed is never not applicable, and never a pass."""
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
@@ -11,6 +12,7 @@ import requests
 from checks.registry import REGISTRY, load_all
 from collector.evaluate import evaluate_all
 from collector.model import ALL_REGIONS, CollectionError, Scope
+from connectors import KINDS as CONNECTORS
 from tests.helpers import annexa, controls_json, emulator_client, write_config
 
 VOLUME = "aws.ec2.ebs_volume_encrypted"
@@ -143,7 +145,7 @@ def test_only_declared_kinds_of_the_same_scope_are_absent():
     assert (f"{other.key}#{ALL_REGIONS}", "not_applicable") not in found["aws.ec2.volume"]
 
 
-@pytest.mark.parametrize("connector", ["aws", "azure", "entra", "google_workspace"])
+@pytest.mark.parametrize("connector", sorted(CONNECTORS))
 def test_every_connector_declares_kinds_that_its_checks_use(connector, request):
     """Each connector names the kinds it lists in full; every resource check of the provider
     is on one of them, so no kind is left unknown when it is simply empty."""
@@ -172,9 +174,12 @@ def _declared(connector: str, request: pytest.FixtureRequest) -> tuple[str, ...]
         from connectors.entra import tenant_scope
 
         return tenant_scope("00000000-0000-0000-0000-000000000000").kinds
-    from connectors.google_workspace import KINDS
+    if connector == "gcp":
+        from connectors.gcp import scope_of
 
-    return KINDS
+        return scope_of("projects/1").kinds
+    module = importlib.import_module(f"connectors.{connector}")
+    return getattr(module, "LISTED", module.KINDS)
 
 
 def test_a_resource_of_the_kind_is_judged_and_not_absent():

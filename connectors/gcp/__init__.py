@@ -30,7 +30,9 @@ class SourceUnreachable(RuntimeError):
 def scope_of(name: str) -> Scope:
     """`projects/NUMBER` (or a folder, when a whole folder is unreadable) as its scope."""
     key = MANAGER + name
-    return Scope(provider="gcp", id=key, key=key)
+    # Each listing errors its kinds in every project when it fails, so a kind with no
+    # resource in a project is empty there.
+    return Scope(provider="gcp", id=key, key=key, kinds=ALL_KINDS)
 
 
 @dataclass

@@ -7,6 +7,7 @@ against github.com and GitHub Enterprise Server. It never judges."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from functools import partial
 
 from collector.model import CollectionError, Resource, Scope
@@ -38,6 +39,8 @@ def collect(settings: Settings, observer: Observer | None = None
     set."""
     github = GitHub(settings, observer)
     scope, org = organization(github, settings.organization)
+    # Every listing errors its kinds when it fails, so a kind with no resource is empty.
+    scope = replace(scope, kinds=KINDS)
     yield scope
     yield org
     tasks: list[Callable[[], Iterator[Resource | CollectionError]]] = [

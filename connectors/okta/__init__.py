@@ -6,6 +6,7 @@ v1 over plain HTTPS with an SSWS token or an OAuth 2.0 service app. It never jud
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from functools import partial
 
 from collector.model import ALL_REGIONS, CollectionError, Resource, Scope
@@ -20,6 +21,10 @@ from connectors.streams import interleave
 __all__ = ["KINDS", "Settings", "SourceUnreachable", "collect"]
 
 KINDS = (USER, ROLE_ASSIGNMENT, POLICY, AUTHENTICATOR, APP, API_TOKEN, ZONE)
+
+
+# The kinds whose listing errors them when it fails: an empty one is empty, not unread.
+LISTED = (USER, *(kind for listing in LISTINGS for kind in listing.kinds))
 
 
 class SourceUnreachable(RuntimeError):
@@ -37,7 +42,8 @@ def collect(settings: Settings, observer: Observer | None = None
         api.auth.apply({})  # type: ignore[union-attr]
     except CredentialError as exc:
         raise SourceUnreachable(f"no credentials for {settings.org_url}: {exc}") from exc
-    scope = org_scope(settings)
+    # Every listing errors its kinds when it fails, so a kind with no resource is empty.
+    scope = replace(org_scope(settings), kinds=LISTED)
     yield scope
     tasks: list[Callable[[], Iterator[Resource | CollectionError]]] = [
         partial(_guarded, "users", (USER,), partial(users, api, scope, settings.workers),

@@ -35,6 +35,11 @@ _CHUNK = 500  # keys per IN (...) lookup: well under SQLite's bound-parameter li
 # ANALYZE of a large table samples 30,000 rows.
 ANALYZE_FACTOR = 16
 SQLITE_COMMIT_EVERY = 8  # batches
+# Results are written with the batch of resources they were judged from; only results with
+# no resource behind them (scope checks, errors) beyond this many per resource of a batch make
+# a batch of their own. A kind has far fewer checks, so a batch never splits between its
+# resources and their results.
+RESULTS_PER_BATCH = 16
 SQLITE_RUN_CACHE_KIB = 65_536
 # Per-connection temporary table of the open versions a run found unchanged.
 SEEN = sa.Table("annexa_seen_versions", sa.MetaData(), sa.Column("id", sa.BigInteger))
@@ -340,7 +345,7 @@ class RunWriter:
             self._other_results.add((item.check_id, item.subject))
         self.stats.results += 1
         self.stats.by_status[item.status] = self.stats.by_status.get(item.status, 0) + 1
-        if len(self._results) >= self.batch * 4:
+        if len(self._results) >= self.batch * RESULTS_PER_BATCH:
             self._flush_batch()
 
     def add_error(self, err: CollectionError) -> None:

@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 
 from collector.db import engine_for
 from collector.model import CollectionError
-from collector.store import PendingResource, PendingResult, RunWriter, WriteStats
+from collector.store import RESULTS_PER_BATCH, PendingResource, PendingResult, RunWriter, WriteStats
 
 
 class WriterProcessError(RuntimeError):
@@ -139,7 +139,7 @@ class RemoteWriter:
                               item.reason, item.evidence, item.per_resource, item.digest))
         self.stats.results += 1
         self.stats.by_status[item.status] = self.stats.by_status.get(item.status, 0) + 1
-        if len(self._results) >= self.batch * 4:
+        if len(self._results) >= self.batch * RESULTS_PER_BATCH:
             self._send("results", self._results)
             self._results = []
 

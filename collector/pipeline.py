@@ -19,6 +19,7 @@ from checks.registry import REGISTRY
 from collector.canonical import redacted_canonical, sha256_hex
 from collector.chain import RUNS, seal
 from collector.config import PROCESS_WRITER_FROM, SourceConfig
+from collector.db import connection_lost, describe, once_reachable
 from collector.evaluate import Evaluator, Outcome
 from collector.ledger import Signer
 from collector.locks import source_lock
@@ -139,17 +140,28 @@ def _collect(engine: Engine, source: SourceConfig, signer: Signer,
             else:
                 out.finish(None)
         except Exception as exc:  # the run is recorded as failed, never lost
-            log.exception("collection of %s failed", source.name)
-            status, message = "failed", f"{type(exc).__name__}: {exc}"
+            if connection_lost(exc):  # not our code's fault: the words say it all
+                log.error("collection of %s failed: the database connection was lost (%s)",
+                          source.name, describe(exc))
+            else:
+                log.exception("collection of %s failed", source.name)
+            status, message = "failed", describe(exc)
             out.salvage()
     if isinstance(out, RemoteWriter):
         extra["writer_peak_rss_kb"] = out.peak_rss_kb
         extra["collector_peak_rss_kb_with_writer"] = out.own_peak_rss_kb
-    with engine.begin() as conn:
-        conn.execute(RUNS.update().where(RUNS.c.id == run_id).values(
-            status=status, message=message, finished_at=now(), resources=out.stats.resources,
-            results=out.stats.results, errors=len(out.errors)))
-    sealed = seal(engine, run_id, signer)
+    def record() -> None:
+        with engine.begin() as conn:
+            conn.execute(RUNS.update().where(RUNS.c.id == run_id, RUNS.c.seq.is_(None)).values(
+                status=status, message=message, finished_at=now(),
+                resources=out.stats.resources, results=out.stats.results,
+                errors=len(out.errors)))
+
+    # A database restart in the middle of the run fails it (its connections are gone, and
+    # what they had not committed with them); its end is still recorded and sealed once the
+    # server is back, instead of being left to the next collection.
+    once_reachable(record)
+    sealed = once_reachable(lambda: seal(engine, run_id, signer))
     return RunOutcome(run_id, source.name, status, time.monotonic() - started, message,
                       out.errors, out.stats, sealed.seq, sealed.chain_hash, extra)
 

@@ -23,7 +23,11 @@ from checks.registry import load_all
 from collector.safe_output import JsonFormatter
 from collector.tables import Column, Terminal, column_widths, render, shorten_middle
 from tests.helpers import write_config
+from tests.okta_support import OktaFake, okta_fake, okta_server
+from tests.okta_support import write_config as okta_config
 from tests.test_output import HOSTILE, assert_shown_safely
+
+__all__ = ["okta_fake", "okta_server"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENS = ROOT / "tests" / "output" / "screens"
@@ -254,3 +258,21 @@ def test_export_and_soa_load_show_progress_on_a_terminal_only(account, tmp_path)
     done = piped("--config", str(account), "soa", "load", str(soa))
     assert done.returncode == 0 and " requests " not in done.stdout + done.stderr
     assert "SoA unchanged" in done.stdout
+
+
+def test_an_https_source_counts_its_pages(tmp_path, okta_fake: OktaFake):
+    """Okta through the HTTPS fake, three objects a page: each page is a request."""
+    config = okta_config(tmp_path, f"sqlite:///{tmp_path / 'annexa.db'}", okta_fake)
+    assert piped("--config", str(config), "db", "upgrade").returncode == 0
+    code, screen = in_pty("--config", str(config), "collect")
+    assert code == 0, screen
+    text = ANY_ESCAPE.sub("", screen)
+    # The last frame of each row: the final counts.
+    (*_, totals) = re.findall(r"okta-test +complete +(\d+) resources +(\d+) requests", text)
+    (*_, service) = re.findall(r" okta +(\d+) resources +(\d+) requests", text)
+    stored = re.search(r"okta-test: complete in \S+, run \d+ sealed as #\d+; (\d+) resources",
+                       text)
+    assert stored, text
+    assert totals == service, "one service: its row is the source's"
+    assert int(totals[0]) == int(stored[1]), "every resource stored was counted"
+    assert int(totals[1]) == okta_fake.api.total_calls, "every page the fake served"

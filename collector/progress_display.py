@@ -28,7 +28,7 @@ from rich.progress import (
 from rich.text import Text
 
 from collector.safe_output import TerminalStream, cell
-from collector.tables import terminal
+from collector.tables import shorten_middle, terminal
 
 
 class RateColumn(ProgressColumn):
@@ -68,12 +68,14 @@ class LiveProgress:
             console=console, redirect_stdout=False, redirect_stderr=False,
             refresh_per_second=4)
         self._rows: dict[tuple[str, str], _Counts] = {}
+        self._done: set[str] = set()
         self._lock = threading.Lock()
 
     def count(self, task: str, part: str, *, resources: int = 0, requests: int = 0,
               errors: int = 0) -> None:
         with self._lock:  # connectors' threads report API calls
             if (task, ALL) not in self._rows:
+                self._collapse_done()
                 self._row(task, ALL)
             for key in ((task, ALL), (task, part)):
                 row = self._rows.get(key) or self._row(*key)
@@ -85,11 +87,16 @@ class LiveProgress:
                                      errors=row.errors)
 
     def _row(self, task: str, part: str) -> _Counts:
-        name = cell(task) if part == ALL else ""
-        row = _Counts(self.progress.add_task(f"{name:<{NAME_WIDTH}} {cell(part):<14}",
+        row = _Counts(self.progress.add_task(_description(task if part == ALL else "", part),
                                              total=None, resources=0, requests=0, errors=0))
         self._rows[(task, part)] = row
         return row
+
+    def _collapse_done(self) -> None:
+        """A new task begins: the tasks done keep their totals row only, so that an
+        organisation of many accounts stays within the screen."""
+        for key in [k for k in self._rows if k[0] in self._done and k[1] != ALL]:
+            self.progress.remove_task(self._rows.pop(key).task)
 
     def done(self, task: str, status: str) -> None:
         with self._lock:
@@ -99,9 +106,15 @@ class LiveProgress:
                                          completed=row.resources or 1)
                     self.progress.stop_task(row.task)
             total = self._rows.get((task, ALL)) or self._row(task, ALL)
-            self.progress.update(total.task, description=f"{cell(task):<{NAME_WIDTH}} "
-                                                         f"{cell(status):<14}")
+            self.progress.update(total.task, description=_description(task, status))
             self.progress.stop_task(total.task)
+            self._done.add(task)
+
+
+def _description(task: str, part: str) -> str:
+    """A row's name: the task (a long one shortened in the middle) on its totals row, then
+    the part or, once done, the task's status."""
+    return f"{shorten_middle(cell(task), NAME_WIDTH):<{NAME_WIDTH}} {cell(part):<14}"
 
 
 class _Above:

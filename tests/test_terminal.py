@@ -276,3 +276,26 @@ def test_an_https_source_counts_its_pages(tmp_path, okta_fake: OktaFake):
     assert totals == service, "one service: its row is the source's"
     assert int(totals[0]) == int(stored[1]), "every resource stored was counted"
     assert int(totals[1]) == okta_fake.api.total_calls, "every page the fake served"
+
+
+def test_progress_keeps_only_the_totals_of_tasks_done_once_another_begins():
+    """An organisation of many accounts: each account's service rows give way to its totals
+    row when the next account begins, so the rows stay within the screen."""
+    from rich.console import Console
+
+    from collector.progress_display import LiveProgress
+
+    screen = io.StringIO()
+    console = Console(file=screen, width=120, color_system=None)
+    live = LiveProgress(console)
+    live.count("aws-org/111111111111", "s3", resources=2, requests=3)
+    live.count("aws-org/111111111111", "iam", requests=1, errors=1)
+    live.done("aws-org/111111111111", "partial")
+    live.count("aws-org/222222222222", "s3", resources=1, requests=1)
+    console.print(live.progress.make_tasks_table(live.progress.tasks))
+    # Without the elapsed time and the rate, which depend on the clock.
+    rows = [" ".join(line.split()[:-2]) for line in screen.getvalue().splitlines()]
+    assert rows == [
+        "✓ aws-org/111111111111 partial 2 resources 4 requests 1 errors",
+        "⠋ aws-org/222222222222 all 1 resources 1 requests 0 errors",
+        "⠋ s3 1 resources 1 requests 0 errors"], rows

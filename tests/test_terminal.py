@@ -299,3 +299,14 @@ def test_progress_keeps_only_the_totals_of_tasks_done_once_another_begins():
         "✓ aws-org/111111111111 partial 2 resources 4 requests 1 errors",
         "⠋ aws-org/222222222222 all 1 resources 1 requests 0 errors",
         "⠋ s3 1 resources 1 requests 0 errors"], rows
+
+
+def test_log_lines_print_above_the_progress_rows(account):
+    code, screen = in_pty("--config", str(account), "-v", "--log-format", "json", "collect",
+                          NO_COLOR="1")
+    assert code == 0, screen
+    text = ANY_ESCAPE.sub("", screen)
+    records = [json.loads(line[line.index("{"):]) for line in text.splitlines()
+               if '"logger": "annexa' in line]
+    assert records and all(r["logger"].startswith("annexa") for r in records), text
+    assert re.search(r"aws-test +complete +[1-9]\d* resources", text), text

@@ -8,6 +8,7 @@ command writes to a stream that is this terminal is printed above the rows, esca
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -142,8 +143,10 @@ class _Above:
 
 
 def wanted(quiet: bool) -> bool:
-    """Progress is shown on a terminal's stderr, unless --quiet."""
-    return not quiet and terminal(sys.stderr).width is not None
+    """Progress is shown on a terminal's stderr, unless --quiet or the terminal cannot move
+    its cursor (TERM=dumb: each refresh would be printed anew)."""
+    return (not quiet and terminal(sys.stderr).width is not None
+            and os.environ.get("TERM", "") != "dumb")
 
 
 @contextmanager

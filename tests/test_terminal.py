@@ -148,7 +148,10 @@ def test_no_colour_under_no_color_nor_a_dumb_terminal(account):
         code, screen = in_pty("--config", str(account), "collect", **env)
         assert code == 0, screen
         assert not SGR.search(screen), (env, screen)
-        assert " requests " in screen, "progress, without colour"
+        if "TERM" in env:
+            assert " requests " not in screen, "no live rows where the cursor cannot move"
+        else:
+            assert " requests " in screen, "progress, without colour"
         code, screen = in_pty("--config", str(account), "controls", **env)
         assert code == 0 and "\x1b" not in screen, (env, screen)
     code, screen = in_pty("--config", str(account), "controls")

@@ -77,6 +77,10 @@ def test_cells_are_escaped_and_colour_is_only_the_renderers_own():
     coloured = render((Column("status", styles={"fail": "red"}),), [("fail",)],
                       Terminal(80, colour=True))
     assert "\x1b[" in coloured and "fail" in coloured
+    coloured = render(COLUMNS, [*hostile, ("A.5.2", HOSTILE, HOSTILE, 2)],
+                      Terminal(80, colour=True))
+    assert SGR.sub("", coloured).count("\x1b") == 0, "only the renderer's own colour codes"
+    assert_shown_safely(SGR.sub("", coloured))
 
 
 def test_widths_never_narrow_a_kept_column_nor_a_key_below_its_floor():

@@ -114,13 +114,15 @@ def classify(exc: BaseException, authorised: Collection[str | int] = ()) -> Outc
     if isinstance(exc, HttpError):
         if exc.status in authorised or (exc.code and exc.code in authorised):
             return Outcome(GRANTED, f"authorised (HTTP {exc.status})")
+        if exc.code == "CredentialUnavailable":
+            # No token for this permission's scope alone: the scope is not granted (Google's
+            # domain-wide delegation refuses so).
+            return Outcome(DENIED, str(exc))
         if exc.status == 401:
             return Outcome(DENIED, str(exc), rejected=True)
         if exc.denied:
             return Outcome(DENIED, str(exc))
         return Outcome(ERROR, str(exc))
     if isinstance(exc, CredentialError):
-        # A token asked for this permission's scope alone, and refused: the scope is not
-        # granted (Google's domain-wide delegation answers so).
         return Outcome(DENIED, str(exc))
     return Outcome(ERROR, f"{type(exc).__name__}: {exc}")

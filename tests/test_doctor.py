@@ -24,10 +24,11 @@ import yaml
 from collector.config import SourceConfig
 from collector.db import engine_for
 from collector.demo.emulators import azure as azure_emulator
-from collector.demo.emulators import entra, gcp_sample, okta
+from collector.demo.emulators import entra, gcp_sample, github, okta
 from collector.demo.emulators.entra import DEMO_CLIENT_ID
 from collector.doctor import ROOT, SourceReport, as_table, examine, policy_line
 from collector.migrate import upgrade
+from tests.aws_org_support import org_options, organization
 from tests.azure_support import Tenant, azure_server, tenant
 from tests.entra_support import EntraFake, entra_fake, entra_server
 from tests.gcp_support import cloud, gcp_server
@@ -308,3 +309,37 @@ def test_the_cli_reports_exits_and_stores_nothing(okta_fake: OktaFake, tmp_path:
         assert conn.scalar(sa.text("SELECT COUNT(*) FROM runs")) == 0
         assert conn.scalar(sa.text("SELECT COUNT(*) FROM blobs")) == 0
     engine.dispose()
+
+
+def test_a_gcp_permission_missing_at_the_parent_is_denied(cloud: Any, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    monkeypatch.setattr(cloud, "permissions", {"cloudasset.assets.listResource"})
+    report = doctor("gcp", **gcp_options(cloud, tmp_path, organization=gcp_sample.ORG))
+    assert statuses(report) == {"cloudasset.assets.listResource": "granted",
+                                "cloudasset.assets.listIamPolicy": "denied"}
+    assert fix_line(report, "cloudasset.assets.listIamPolicy") == (
+        "config/gcp/annexa-asset-reader-role.yaml", "  - cloudasset.assets.listIamPolicy")
+
+
+def test_a_github_token_without_one_permission_has_it_denied(
+        github_fake: GitHubFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    scopes = [s for s in github.GRANTED if s != github.VULNERABILITY_ALERTS]
+    monkeypatch.setenv("GITHUB_TOKEN", github.personal_token(github_fake.tokens,
+                                                             github_fake.org, scopes))
+    report = doctor("github", **source(github_fake.source()))
+    assert {p for p, status in statuses(report).items() if status != "granted"} == {
+        "vulnerability_alerts:read"}
+    assert fix_line(report, "vulnerability_alerts:read")[1].strip() == \
+        '"vulnerability_alerts": "read"'
+
+
+def test_an_aws_organization_source_probes_the_organization_policy_too(org_url: str) -> None:
+    organization(org_url, {"prod": "Production"})
+    report = doctor("aws", **org_options(org_url))
+    found = statuses(report)
+    organizations = {p for p in found if p.startswith("organizations:")}
+    assert organizations == {a for a in json.loads(
+        (ROOT / "config/aws/annexa-organization-policy.json").read_text())["Statement"][0][
+        "Action"] if a.startswith("organizations:")}
+    assert {found[p] for p in organizations} == {"granted"}

@@ -17,7 +17,17 @@ from pydantic import BaseModel
 from collector.config import SourceConfig
 from collector.safe_output import cell
 from connectors import KINDS
-from connectors.probing import DENIED, GRANTED, UNTESTED, Outcome, Plan, Probe, classify, outcome
+from connectors.probing import (
+    DENIED,
+    GRANTED,
+    UNREACHABLE,
+    UNTESTED,
+    Outcome,
+    Plan,
+    Probe,
+    classify,
+    outcome,
+)
 
 # The directory that holds config/<kind>/, the shipped policies.
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,9 +87,12 @@ def _once(settings: BaseModel) -> BaseModel:
     return settings
 
 
-def _problem(result: Outcome) -> dict[str, str]:
-    status = "unreachable" if result.status == "unreachable" else "credentials"
-    return {"status": status, "detail": result.detail}
+def _problem(result: Outcome, what: str) -> dict[str, str]:
+    """The source's one problem: no answer (the cause), else credentials (`what` failed)."""
+    if result.status == UNREACHABLE:
+        return {"status": UNREACHABLE, "detail": result.detail}
+    return {"status": "credentials", "detail": f"{what}: {result.detail}" if what
+            else result.detail}
 
 
 def examine(source: SourceConfig) -> SourceReport:
@@ -89,27 +102,21 @@ def examine(source: SourceConfig) -> SourceReport:
     try:
         plan: Plan = probes.plan(_once(source.settings()))
     except Exception as exc:  # no credentials, or none that can be used: named, classified
-        report.problem = _problem(classify(exc))
-        if report.problem["status"] == "credentials":
-            report.problem["detail"] = str(exc) or type(exc).__name__
+        found = classify(exc)
+        report.problem = _problem(found if found.status == UNREACHABLE
+                                  else Outcome(found.status, str(exc) or type(exc).__name__), "")
         return report
     if plan.login is not None:
         result = outcome(plan.login)
         if result.status != GRANTED:
-            report.problem = _problem(result)
-            if report.problem["status"] == "credentials":
-                report.problem["detail"] = f"{plan.login_call}: {result.detail}"
+            report.problem = _problem(result, plan.login_call)
             return report
     for probe in plan.probes:
         result = outcome(probe.run, probe.authorised)
-        if result.rejected:
-            report.problem = {"status": "credentials",
-                              "detail": f"the credentials were refused: {result.detail}"}
-            report.checks.clear()
-            return report
-        if result.status == "unreachable":
-            # The endpoint does not answer: every other call would say the same.
-            report.problem = _problem(result)
+        if result.rejected or result.status == UNREACHABLE:
+            # Credentials refused whatever the permission, or an endpoint that does not
+            # answer: every other call would say the same.
+            report.problem = _problem(result, "the credentials were refused")
             report.checks.clear()
             return report
         report.checks.append(_check(probe, result))

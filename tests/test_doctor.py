@@ -343,3 +343,23 @@ def test_an_aws_organization_source_probes_the_organization_policy_too(org_url: 
         (ROOT / "config/aws/annexa-organization-policy.json").read_text())["Statement"][0][
         "Action"] if a.startswith("organizations:")}
     assert {found[p] for p in organizations} == {"granted"}
+
+
+def test_an_access_key_aws_does_not_know_is_the_sources_credential_problem(
+        iam_moto: tuple[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    url, key = iam_moto
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAANNEXAUNKNOWN000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["AWS_SECRET_ACCESS_KEY"])
+    report = doctor("aws", regions=["us-east-1"], endpoint_url=url)
+    assert report.problem is not None and report.problem["status"] == "credentials"
+    assert report.problem["detail"].startswith(
+        "sts GetCallerIdentity: GetCallerIdentity: InvalidClientTokenId")
+    assert not report.checks
+
+
+def test_a_github_token_github_refuses_is_the_sources_credential_problem(
+        github_fake: GitHubFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "github_pat_revoked")
+    report = doctor("github", **source(github_fake.source()))
+    assert report.problem is not None and report.problem["status"] == "credentials"
+    assert f"GET /orgs/{github_fake.org.login}: orgs.get: HTTP 401" in report.problem["detail"]

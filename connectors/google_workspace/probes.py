@@ -6,8 +6,6 @@ names that scope and no other."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from connectors.google_workspace import ADMIN_API, CLOUD_IDENTITY_API, api_client
 from connectors.google_workspace.credentials import DIRECTORY_SCOPES, POLICY_SCOPES, delegated
 from connectors.google_workspace.directory import BASE
@@ -27,22 +25,21 @@ def plan(settings: Settings) -> Plan:
     customer = settings.customer
 
     def probe(scope: str, api: str, service: str, path: str,
-              query: Callable[[], dict[str, object]]) -> Probe:
+              query: dict[str, object] | None = None) -> Probe:
         client: HttpClient = api_client(settings, api, service, credentials[_SCOPE + scope],
                                         None)
         return Probe(_SCOPE + scope, f"GET /{path}", lambda: client.request(
-            "GET", path, operation=f"doctor:{scope}", params=query()), POLICY)
+            "GET", path, operation=f"doctor:{scope}", params=query), POLICY)
 
     return Plan([
         probe("admin.directory.customer.readonly", ADMIN_API, "admin",
-              f"{BASE}/customers/{customer}", dict),
+              f"{BASE}/customers/{customer}"),
         probe("admin.directory.orgunit.readonly", ADMIN_API, "admin",
-              f"{BASE}/customer/{customer}/orgunits", lambda: {"type": "children"}),
+              f"{BASE}/customer/{customer}/orgunits", {"type": "children"}),
         probe("admin.directory.user.readonly", ADMIN_API, "admin", f"{BASE}/users",
-              lambda: {"customer": customer, "maxResults": 1}),
+              {"customer": customer, "maxResults": 1}),
         probe("admin.directory.rolemanagement.readonly", ADMIN_API, "admin",
-              f"{BASE}/customer/{customer}/roles", lambda: {"maxResults": 1}),
+              f"{BASE}/customer/{customer}/roles", {"maxResults": 1}),
         probe("cloud-identity.policies.readonly", CLOUD_IDENTITY_API, "cloudidentity",
-              "v1/policies", lambda: {"filter": FILTER.format(customer=customer),
-                                      "pageSize": 1}),
+              "v1/policies", {"filter": FILTER.format(customer=customer), "pageSize": 1}),
     ])

@@ -363,3 +363,26 @@ def test_a_github_token_github_refuses_is_the_sources_credential_problem(
     report = doctor("github", **source(github_fake.source()))
     assert report.problem is not None and report.problem["status"] == "credentials"
     assert f"GET /orgs/{github_fake.org.login}: orgs.get: HTTP 401" in report.problem["detail"]
+
+
+def test_a_proxy_that_refuses_is_unreachable_with_the_proxy_named(
+        okta_fake: OktaFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = _free_port()
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+    report = doctor("okta", **source(okta_fake.source()))
+    assert report.problem == {"status": "unreachable",
+                              "detail": f"proxy: connection refused to 127.0.0.1:{port}"}
+
+
+def test_an_endpoint_that_never_answers_is_unreachable_with_the_cause_named(
+        okta_fake: OktaFake) -> None:
+    with socket.socket() as silent:  # listens, and never accepts
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        report = doctor("okta", **source(okta_fake.source(org_url=f"https://127.0.0.1:{port}",
+                                                          timeout=0.2)))
+    assert report.problem == {"status": "unreachable",
+                              "detail": f"timed out waiting for 127.0.0.1:{port}"}

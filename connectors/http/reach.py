@@ -43,7 +43,13 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _where(chain: list[BaseException]) -> str:
-    """host:port of the endpoint the failed call went to, when the failure says."""
+    """host:port of what the failed call connected to (through a proxy: the proxy), else of
+    the endpoint it went to, when the failure says."""
+    for exc in chain:
+        connection = getattr(exc, "conn", None)
+        host, port = getattr(connection, "host", None), getattr(connection, "port", None)
+        if isinstance(host, str) and port:
+            return f"{host}:{port}"
     for exc in chain:
         request = getattr(exc, "request", None)
         url = getattr(request, "url", None) if request is not None else None

@@ -99,8 +99,9 @@ def examine(source: SourceConfig) -> SourceReport:
     """Run the source's probes, each call once."""
     report = SourceReport(source.name, source.kind)
     probes = importlib.import_module(f"{KINDS[source.kind]}.probes")
+    settings = _once(source.settings())  # validated when the configuration was loaded
     try:
-        plan: Plan = probes.plan(_once(source.settings()))
+        plan: Plan = probes.plan(settings)
     except Exception as exc:  # no credentials, or none that can be used: named, classified
         found = classify(exc)
         report.problem = _problem(found if found.status == UNREACHABLE

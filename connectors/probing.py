@@ -95,6 +95,7 @@ def outcome(run: Callable[[], Any], authorised: Collection[str | int] = ()) -> O
 
 
 def classify(exc: BaseException, authorised: Collection[str | int] = ()) -> Outcome:
+    """What a failed call says about the permission it exercised (see the module's doc)."""
     cause = unreachable(exc)
     if cause is not None:
         return Outcome(UNREACHABLE, cause)

@@ -73,10 +73,12 @@ def plan(settings: Settings) -> Plan:
     def detector() -> str:
         return str(calls.first("ListDetectors", lambda a: a["DetectorIds"], "detector"))
 
-    def probe(action: str, call: Callable[[], Any], *authorised: str,
-              policy: str = POLICY) -> Probe:
-        service, _, operation = action.partition(":")
-        return Probe(action, f"{service} {operation}", call, policy, authorised=authorised)
+    def probe(action: str, call: Callable[[], Any], *authorised: str, policy: str = POLICY,
+              operation: str | None = None) -> Probe:
+        """`operation` is the API call when it is not named as the action is."""
+        service, _, name = action.partition(":")
+        return Probe(action, operation or f"{service} {name}", call, policy,
+                     authorised=authorised)
 
     probes = [
         probe("cloudtrail:DescribeTrails", calls.listing(
@@ -116,20 +118,22 @@ def plan(settings: Settings) -> Plan:
         probe("s3:GetAccountPublicAccessBlock",
               lambda: s3control_client(calls.session, calls.account()).get_public_access_block(
                   AccountId=calls.account()),
-              "NoSuchPublicAccessBlockConfiguration"),
+              "NoSuchPublicAccessBlockConfiguration", operation="s3control GetPublicAccessBlock"),
         probe("s3:ListAllMyBuckets", calls.listing(
-            "ListBuckets", lambda: c("s3").list_buckets(MaxBuckets=10))),
+            "ListBuckets", lambda: c("s3").list_buckets(MaxBuckets=10)),
+            operation="s3 ListBuckets"),
         probe("s3:GetBucketLocation", lambda: c("s3").get_bucket_location(Bucket=bucket())),
         probe("s3:GetBucketLogging", lambda: c("s3").get_bucket_logging(Bucket=bucket())),
         probe("s3:GetBucketPolicy", lambda: c("s3").get_bucket_policy(Bucket=bucket()),
               "NoSuchBucketPolicy"),
         probe("s3:GetBucketPublicAccessBlock",
               lambda: c("s3").get_public_access_block(Bucket=bucket()),
-              "NoSuchPublicAccessBlockConfiguration"),
+              "NoSuchPublicAccessBlockConfiguration", operation="s3 GetPublicAccessBlock"),
         probe("s3:GetBucketVersioning", lambda: c("s3").get_bucket_versioning(Bucket=bucket())),
         probe("s3:GetEncryptionConfiguration",
               lambda: c("s3").get_bucket_encryption(Bucket=bucket()),
-              "ServerSideEncryptionConfigurationNotFoundError"),
+              "ServerSideEncryptionConfigurationNotFoundError",
+              operation="s3 GetBucketEncryption"),
     ]
     if settings.organization is not None:
         probes += _organization(calls, probe)

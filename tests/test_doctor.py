@@ -5,6 +5,7 @@ stored."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import socket
@@ -28,6 +29,7 @@ from collector.demo.emulators import entra, gcp_sample, github, okta
 from collector.demo.emulators.entra import DEMO_CLIENT_ID
 from collector.doctor import ROOT, SourceReport, as_table, examine, policy_line
 from collector.migrate import upgrade
+from connectors import KINDS
 from tests.aws_org_support import org_options, organization
 from tests.azure_support import Tenant, azure_server, tenant
 from tests.entra_support import EntraFake, entra_fake, entra_server
@@ -125,6 +127,16 @@ def statuses(report: SourceReport) -> dict[str, str]:
     return {check.permission: check.status for check in report.checks}
 
 
+def assert_the_shipped_policy_grants_every_probe(kind: str, **options: Any) -> None:
+    """Each permission probed is on a line of its shipped policy: a denial's fix can name it."""
+    config = SourceConfig.model_validate({"name": f"{kind}-test", "kind": kind, **options})
+    plan = importlib.import_module(f"{KINDS[kind]}.probes").plan(config.settings())
+    assert plan.probes
+    for probe in plan.probes:
+        line = policy_line(probe.policy, probe.policy_text)
+        assert line is not None, f"{probe.permission} is not in {probe.policy}"
+
+
 def source(options: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if k not in ("name", "kind")}
 
@@ -133,31 +145,40 @@ def test_every_okta_scope_granted(okta_fake: OktaFake) -> None:
     report = doctor("okta", **source(okta_fake.source()))
     assert set(statuses(report).values()) == {"granted"}, report
     assert report.passed
+    assert_the_shipped_policy_grants_every_probe("okta", **source(okta_fake.source()))
 
 
 def test_every_entra_permission_granted(entra_fake: EntraFake) -> None:
     report = doctor("entra", **source(entra_fake.source()))
     assert set(statuses(report).values()) == {"granted"}, report
+    assert_the_shipped_policy_grants_every_probe("entra", **source(entra_fake.source()))
 
 
 def test_every_github_permission_granted(github_fake: GitHubFake) -> None:
     report = doctor("github", **source(github_fake.source()))
     assert set(statuses(report).values()) == {"granted"}, report
+    assert_the_shipped_policy_grants_every_probe("github", **source(github_fake.source()))
 
 
 def test_every_azure_action_granted(tenant: Tenant) -> None:
-    report = doctor("azure", **source(azure_emulator.source(tenant.api)))
+    options = source(azure_emulator.source(tenant.api))
+    report = doctor("azure", **options)
     assert set(statuses(report).values()) == {"granted"}, report
+    assert_the_shipped_policy_grants_every_probe("azure", **options)
 
 
 def test_every_gcp_permission_granted(cloud: Any, tmp_path: Path) -> None:
-    report = doctor("gcp", **gcp_options(cloud, tmp_path, organization=gcp_sample.ORG))
+    options = gcp_options(cloud, tmp_path, organization=gcp_sample.ORG)
+    report = doctor("gcp", **options)
     assert set(statuses(report).values()) == {"granted"}, report
+    assert_the_shipped_policy_grants_every_probe("gcp", **options)
 
 
 def test_every_workspace_scope_granted(workspace: Any, tmp_path: Path) -> None:
-    report = doctor("google_workspace", **workspace_options(workspace, tmp_path))
+    options = workspace_options(workspace, tmp_path)
+    report = doctor("google_workspace", **options)
     assert set(statuses(report).values()) == {"granted"}, report
+    assert_the_shipped_policy_grants_every_probe("google_workspace", **options)
 
 
 def test_aws_with_iam_enforced_names_the_two_missing_actions_and_their_policy_lines(
@@ -343,6 +364,7 @@ def test_an_aws_organization_source_probes_the_organization_policy_too(org_url: 
         (ROOT / "config/aws/annexa-organization-policy.json").read_text())["Statement"][0][
         "Action"] if a.startswith("organizations:")}
     assert {found[p] for p in organizations} == {"granted"}
+    assert_the_shipped_policy_grants_every_probe("aws", **org_options(org_url))
 
 
 def test_an_access_key_aws_does_not_know_is_the_sources_credential_problem(

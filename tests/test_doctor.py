@@ -46,6 +46,7 @@ __all__ = ["azure_server", "cloud", "entra_fake", "entra_server", "gcp_server", 
 
 
 AWS_POLICY = ROOT / "config/aws/annexa-readonly-policy.json"
+ORGANIZATION_POLICY = "config/aws/annexa-organization-policy.json"
 # The two actions the IAM user's policy leaves out of the shipped one.
 LEFT_OUT = ("ec2:DescribeVpcs", "kms:ListAliases")
 # moto authorises three S3 reads under other names than AWS's: the account's public access
@@ -127,11 +128,36 @@ def statuses(report: SourceReport) -> dict[str, str]:
     return {check.permission: check.status for check in report.checks}
 
 
+def _shipped(kind: str) -> set[str]:
+    """The permissions that the kind's shipped policy grants, read as the provider reads it."""
+    config = ROOT / "config" / kind
+    if kind == "azure":
+        return set(json.loads((config / "annexa-reader-role.json").read_text())["Actions"])
+    if kind == "entra":
+        return {p["name"] for p in json.loads(
+            (config / "graph-permissions.json").read_text())["permissions"]}
+    if kind == "github":
+        return {f"{name}:{access}" for name, access in json.loads(
+            (config / "app-permissions.json").read_text())["default_permissions"].items()}
+    if kind == "gcp":
+        return set(yaml.safe_load((config / "annexa-asset-reader-role.yaml").read_text())[
+            "includedPermissions"])
+    if kind == "google_workspace":
+        return set((config / "delegated-scopes.txt").read_text().split())
+    if kind == "okta":
+        return {s["name"] for s in json.loads((config / "oauth-scopes.json").read_text())[
+            "scopes"]}
+    return set(json.loads((config / "annexa-readonly-policy.json").read_text())[
+        "Statement"][0]["Action"])
+
+
 def assert_the_shipped_policy_grants_every_probe(kind: str, **options: Any) -> None:
-    """Each permission probed is on a line of its shipped policy: a denial's fix can name it."""
+    """The permissions probed are those of the shipped policy, each on a line of its own
+    there: a denial's fix can always name it."""
     config = SourceConfig.model_validate({"name": f"{kind}-test", "kind": kind, **options})
     plan = importlib.import_module(f"{KINDS[kind]}.probes").plan(config.settings())
-    assert plan.probes
+    account = {p.permission for p in plan.probes if p.policy != ORGANIZATION_POLICY}
+    assert account == _shipped(kind)
     for probe in plan.probes:
         line = policy_line(probe.policy, probe.policy_text)
         assert line is not None, f"{probe.permission} is not in {probe.policy}"

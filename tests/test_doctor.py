@@ -25,7 +25,7 @@ import yaml
 from collector.config import SourceConfig
 from collector.db import engine_for
 from collector.demo.emulators import azure as azure_emulator
-from collector.demo.emulators import entra, gcp_sample, github, okta
+from collector.demo.emulators import azure_sample, entra, gcp_sample, github, okta
 from collector.demo.emulators.entra import DEMO_CLIENT_ID
 from collector.doctor import ROOT, SourceReport, as_table, examine, policy_line
 from collector.migrate import upgrade
@@ -434,3 +434,20 @@ def test_an_endpoint_that_never_answers_is_unreachable_with_the_cause_named(
                                                           timeout=0.2)))
     assert report.problem == {"status": "unreachable",
                               "detail": f"timed out waiting for 127.0.0.1:{port}"}
+
+
+def test_an_azure_subscription_that_refuses_has_its_reads_denied(tenant: Tenant) -> None:
+    tenant.state.denied.add(azure_sample.PROD)
+    report = doctor("azure", **source(azure_emulator.source(tenant.api)),
+                    subscriptions=[azure_sample.PROD])
+    found = statuses(report)
+    assert found["Microsoft.Resources/subscriptions/read"] == "denied"
+    assert found["Microsoft.Storage/storageAccounts/read"] == "denied"
+    # What is read of a resource cannot be asked when no resource could be listed.
+    assert found["Microsoft.Storage/storageAccounts/blobServices/read"] == "untested"
+    policy, line = fix_line(report, "Microsoft.Storage/storageAccounts/read")
+    assert (policy, line.strip()) == ("config/azure/annexa-reader-role.json",
+                                      '"Microsoft.Storage/storageAccounts/read",')
+    assert "AuthorizationFailed" in next(c.detail for c in report.checks
+                                         if c.permission == "Microsoft.Resources/"
+                                                            "subscriptions/read")

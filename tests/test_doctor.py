@@ -342,7 +342,7 @@ def test_the_cli_reports_exits_and_stores_nothing(okta_fake: OktaFake, tmp_path:
     both = _cli(config, env=env)
     assert both.returncode == 1, both.stderr
     lines = both.stdout.splitlines()
-    assert lines[0].split() == ["SOURCE", "PERMISSION", "RESULT", "DETAIL"]
+    assert lines[0].split() == ["source", "permission", "result", "detail"]
     [row] = [line for line in lines if " denied " in line]
     assert row.split()[:3] == ["okta-test", "okta.apps.read", "denied"]
     assert "add okta.apps.read (granted by config/okta/oauth-scopes.json:" in row

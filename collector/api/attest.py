@@ -84,7 +84,8 @@ def router(engine: Engine, signer: Signer, bearer: HTTPBearer) -> APIRouter:
         401: {**_PROBLEM, "description": "missing, unknown, revoked or expired token"},
         403: {**_PROBLEM, "description": "not an owner token, or not one for this control"},
         409: {**_PROBLEM, "description": "the SoA in force excludes the control"},
-        422: {**_PROBLEM, "description": "invalid request, document or review period"}})
+        422: {**_PROBLEM, "description": "invalid request, document or review period"},
+        429: {**_PROBLEM, "description": "too many refused tokens from this client address"}})
     def post_attestation(body: AttestationIn,
                          who: Annotated[Principal, Depends(owner)]) -> dict[str, Any]:
         """Attest a control that the token owns: the statement and documents are stored

@@ -7,6 +7,8 @@ import hashlib
 import io
 import json
 import re
+import stat
+import warnings
 import zipfile
 from collections.abc import Callable
 from datetime import timedelta
@@ -394,6 +396,43 @@ def test_unreadable_inputs(sealed, tmp_path, capsys):
                          _edit_manifest(lambda m: m.pop("results")))
     code, text = _verify(capsys, truncated)
     assert code == 1 and "manifest.json: malformed (KeyError: 'results')" in text
+
+
+def _symlink(name: str, target: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16  # as `zip --symlinks` stores one
+    return info
+
+
+@pytest.mark.parametrize("entry, body, expected", [
+    ("../x", b"{}", "'../x' climbs out of the target directory"),
+    ("evidence/../../../x", b"{}", "'evidence/../../../x' climbs out of the target directory"),
+    ("/tmp/annexa-planted", b"{}", "'/tmp/annexa-planted' is an absolute path"),
+    ("C:/Windows/x", b"{}", "'C:/Windows/x' is an absolute path"),
+    ("evidence\\..\\..\\x", b"{}", "'evidence\\\\..\\\\..\\\\x' has a backslash"),
+    (_symlink("evidence/passwd.json", "/etc/passwd"), b"/etc/passwd",
+     "'evidence/passwd.json' is a symbolic link"),
+    ("manifest.json", b"{}", "'manifest.json' appears twice"),
+], ids=["dot-dot", "nested-dot-dot", "absolute", "drive", "backslash", "symlink", "twice"])
+def test_entries_that_would_land_outside_the_target_are_refused_by_name(
+        sealed, tmp_path, capsys, monkeypatch, entry, body, expected):
+    hostile = tmp_path / "hostile.zip"
+    with zipfile.ZipFile(sealed[0]) as source, zipfile.ZipFile(hostile, "w") as out:
+        for info in source.infolist():
+            out.writestr(info, source.read(info))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # zipfile warns of the duplicate name it writes
+            out.writestr(entry, body)
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    before = sorted(tmp_path.rglob("*"))
+    code, text = _verify(capsys, hostile)
+    assert code == 1, text
+    assert text.startswith(f"bundle BROKEN: zip entry {expected}"), text
+    assert text.rstrip().endswith("the bundle is refused"), text
+    assert sorted(tmp_path.rglob("*")) == before, "verify-bundle writes nothing"
+    assert not Path("/tmp/annexa-planted").exists()
 
 
 @pytest.mark.parametrize("size", range(1, 34))

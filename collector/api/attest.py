@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine
 
 from collector import attestations
@@ -27,9 +27,18 @@ _PROBLEM = {"model": models.Problem}
 
 class DocumentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=255, pattern=r"^[^/\\\x00]+$",
-                      description="the file name, without a directory")
+    name: str = Field(min_length=1, max_length=attestations.MAX_NAME_CHARS,
+                      description="the file name: no directory, not '.' or '..', no control "
+                                  "characters")
     content_base64: str = Field(description="the file's bytes, base64 (RFC 4648)")
+
+    @field_validator("name")
+    @classmethod
+    def _file_name(cls, value: str) -> str:
+        problem = attestations.name_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class AttestationIn(BaseModel):

@@ -12,6 +12,7 @@ import requests
 import sqlalchemy as sa
 
 from collector import tokens
+from collector.api import ApiServer, create_app
 from collector.api.bad_tokens import BadTokenLimiter
 from collector.api.headers import API_CSP, PAGE_CSP
 from collector.web.rendering import stamp
@@ -79,6 +80,25 @@ def test_every_kind_of_answer_carries_the_security_headers(service: Seeded) -> N
         assert headers["referrer-policy"] == ("same-origin" if html else "no-referrer"), name
     assert {name for name, a in answers.items()
             if a.headers.get("content-type", "").startswith("text/html")} == {"page", "login"}
+
+
+def test_even_an_unexpected_error_carries_them(service: Seeded) -> None:
+    app = create_app(service.engine, timedelta(days=1), service.signer.public_hex)
+
+    @app.get("/broken")  # a route with a bug, as a future one might have
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    server = ApiServer(app, "127.0.0.1", 0)
+    server.start()
+    try:
+        answer = requests.get(f"{server.url}/broken", timeout=60)
+    finally:
+        server.stop()
+    assert answer.status_code == 500
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert answer.headers["content-security-policy"] == API_CSP
+    assert answer.headers["cache-control"] == "no-store"
 
 
 def test_refused_tokens_slow_down_only_their_own_client(service: Seeded) -> None:

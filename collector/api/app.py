@@ -26,7 +26,7 @@ from collector import ocsf, oscal
 from collector.api import attest, models, queries
 from collector.api.access import AccessLogMiddleware
 from collector.api.bad_tokens import BadTokenLimiter
-from collector.api.headers import SecurityHeadersMiddleware
+from collector.api.headers import HeadedFastAPI
 from collector.bundle import BundleError, export_bundle
 from collector.canonical import canonical
 from collector.ledger import Signer
@@ -151,7 +151,7 @@ def _ids(controls: list[models.ControlId] | None) -> list[str] | None:
 def create_app(engine: Engine, freshness: timedelta, public_key_hex: str,
                signer: Signer | None = None, bad_tokens: BadTokenLimiter | None = None,
                ) -> FastAPI:
-    app = FastAPI(
+    app = HeadedFastAPI(
         title="Annexa auditor API",
         version=oscal.annexa_version(),
         description=__doc__,
@@ -159,7 +159,6 @@ def create_app(engine: Engine, freshness: timedelta, public_key_hex: str,
     )
     app.add_middleware(AccessLogMiddleware, engine=engine,
                        bad_tokens=bad_tokens or BadTokenLimiter())
-    app.add_middleware(SecurityHeadersMiddleware)  # outermost: the log's own answers too
     api = APIRouter(responses=COMMON,
                     dependencies=[Depends(principal), Depends(only_known_query)])
 

@@ -8,6 +8,7 @@ POSTs, which `no-referrer` would turn into `null` and collector/web/session.py t
 
 from __future__ import annotations
 
+from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,3 +43,11 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class HeadedFastAPI(FastAPI):
+    """FastAPI with the headers outside all of its middleware, so that they reach even the 500
+    that Starlette's outermost error middleware sends for an unexpected exception."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack())

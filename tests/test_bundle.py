@@ -19,12 +19,14 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from collector import ledger
+from collector import ledger, tokens
 from collector.bundle import MerkleTree
 from collector.cli import main
 from collector.report_html import render_report
+from collector.web.rendering import stamp
 from tests.bundle_history import SECRETS, History, build_history
 from tests.helpers import annexa
+from tests.web_support import seeded_service
 
 MFA = "aws.iam.user_console_mfa_enabled"
 ROTATION = "aws.kms.key_rotation_enabled"
@@ -433,6 +435,26 @@ def test_entries_that_would_land_outside_the_target_are_refused_by_name(
     assert text.rstrip().endswith("the bundle is refused"), text
     assert sorted(tmp_path.rglob("*")) == before, "verify-bundle writes nothing"
     assert not Path("/tmp/annexa-planted").exists()
+
+
+def test_hostile_names_are_text_in_the_report_and_the_bundle_verifies(tmp_path, capsys):
+    with seeded_service(tmp_path) as seeded:
+        auditor, _ = tokens.create(seeded.engine, role="auditor", name="report")
+        answer = requests.get(f"{seeded.url}/exports/bundle", headers={
+            "Authorization": f"Bearer {auditor}"}, params={
+            "from": stamp(seeded.first_finished - timedelta(hours=1)),
+            "to": stamp(seeded.second_finished)}, timeout=120)
+    assert answer.status_code == 200, answer.text
+    bundle = tmp_path / "hostile.zip"
+    bundle.write_bytes(answer.content)
+    report = _members(bundle)["report.html"].decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report
+    assert "<script" not in report and "<img" not in report and "onerror=alert" not in report \
+        .replace("onerror=alert(2)&gt;", "")
+    assert "\x1b" not in report, "an escape sequence is shown, not sent"
+    assert "\u202e" not in report, "a bidi override cannot reorder what the auditor reads"
+    code, text = _verify(capsys, bundle)
+    assert code == 0, text
 
 
 @pytest.mark.parametrize("size", range(1, 34))

@@ -147,6 +147,27 @@ def test_the_sign_in_form_counts_refused_tokens(service: Seeded) -> None:
                         timeout=60).status_code == 429
 
 
+def test_a_caller_without_a_token_cannot_make_the_server_hold_a_large_body(
+        service: Seeded) -> None:
+    big = b"{" + b" " * 2**20 + b"}"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        for _ in range(32):
+            yield b" " * 65536
+
+    declared = requests.post(f"{service.url}/attestations", data=big, timeout=60,
+                             headers={**_from("10.4.0.1"), "Content-Type": "application/json"})
+    streamed = requests.post(f"{service.url}/attestations", data=chunks(), timeout=60,
+                             headers={**_from("10.4.0.1"), "Content-Type": "application/json"})
+    sign_in = requests.post(f"{service.url}/login", data={"token": "x" * 100_000},
+                            headers=_from("10.4.0.2"), allow_redirects=False, timeout=60)
+    assert [declared.status_code, streamed.status_code, sign_in.status_code] == [413] * 3
+    assert declared.headers["x-content-type-options"] == "nosniff"
+    small = requests.post(f"{service.url}/attestations", json={"control": "A.5.1"},
+                          headers=_from("10.4.0.3"), timeout=60)
+    assert small.status_code == 401, "a small body gets the route's own answer"
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0

@@ -4,7 +4,9 @@ The log entry is written when the response starts, before any byte of it leaves:
 cannot be written, the client gets 503 instead of the data, so nothing is served unlogged.
 A client whose tokens were refused too often is answered 429 instead
 (collector/api/bad_tokens.py); a route that checks a token itself (the web page's sign-in form)
-counts a refusal by setting `request.state.token_refused`.
+counts a refusal by setting `request.state.token_refused`. A request without a valid token
+may send a body of ANONYMOUS_BODY_BYTES at most (413 beyond): enough for the sign-in form, and
+nobody without a token makes the server hold a large upload.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collector import access_log, tokens
@@ -36,6 +39,7 @@ def bearer_token(scope: Scope) -> str | None:
 
 
 SESSION_COOKIE = "annexa_session"
+ANONYMOUS_BODY_BYTES = 64 * 1024
 
 
 def session_token(scope: Scope) -> str | None:
@@ -117,6 +121,9 @@ class AccessLogMiddleware:
         try:
             if blocked is not None:
                 await _too_many(blocked, logged_send)
+            elif who is None:
+                await RequestBodyLimitMiddleware(self.app, ANONYMOUS_BODY_BYTES)(
+                    scope, receive, logged_send)
             else:
                 await self.app(scope, receive, logged_send)
         except Exception:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from collector import tokens
 from collector.api import ApiServer, create_app
-from collector.api.bad_tokens import BadTokenLimiter
+from collector.api.bad_tokens import BadTokenLimiter, client_of
 from collector.api.headers import API_CSP, PAGE_CSP
 from collector.web.rendering import stamp
 from tests.web_support import Seeded, seeded_service
@@ -166,6 +166,17 @@ def test_a_caller_without_a_token_cannot_make_the_server_hold_a_large_body(
     small = requests.post(f"{service.url}/attestations", json={"control": "A.5.1"},
                           headers=_from("10.4.0.3"), timeout=60)
     assert small.status_code == 401, "a small body gets the route's own answer"
+
+
+def test_an_ipv6_guesser_is_one_client_per_64(service: Seeded) -> None:
+    for i in range(1, 11):
+        assert requests.get(f"{service.url}/runs", timeout=60, headers=_from(
+            f"2001:db8:5:5::{i:x}", f"annexa_guess{i}")).status_code == 401
+    assert requests.get(f"{service.url}/runs", headers=_from("2001:db8:5:5:ffff::1"),
+                        timeout=60).status_code == 429
+    assert requests.get(f"{service.url}/runs", headers=_from("2001:db8:5:6::1"),
+                        timeout=60).status_code == 401, "the next /64 is another client"
+    assert client_of("::ffff:10.5.0.1") == "10.5.0.1" and client_of("10.5.0.1") == "10.5.0.1"
 
 
 class Clock:

@@ -22,7 +22,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collector import access_log, tokens
-from collector.api.bad_tokens import BadTokenLimiter, Blocked
+from collector.api.bad_tokens import BadTokenLimiter, Blocked, client_of
 from collector.schema import now
 
 log = logging.getLogger("annexa.api")
@@ -76,7 +76,7 @@ class AccessLogMiddleware:
             return
         at = now()
         client = scope.get("client")
-        address = client[0] if client else "unknown"
+        address = client_of(client[0]) if client else "unknown"
         presented = bearer_token(scope) or session_token(scope)
         who, problem = None, None
         blocked = self.bad_tokens.blocked(address)

@@ -3,11 +3,14 @@
 refusals leaves the window. Nothing sleeps: the answer is immediate, and the token is not even
 looked up, so a guesser learns nothing from a blocked address.
 
-Memory is bounded: at most `limit` instants per address and `max_clients` addresses, the
-least recently refused forgotten first. All calls come from the server's event loop."""
+A client is an IPv4 address, or an IPv6 /64 (one end site gets a /64 at least, so counting
+single IPv6 addresses would give a guesser 2**64 fresh starts). Memory is bounded: at most
+`limit` instants per client and `max_clients` clients, the least recently refused forgotten
+first. All calls come from the server's event loop."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict, deque
@@ -18,6 +21,19 @@ from datetime import timedelta
 DEFAULT_LIMIT = 10
 DEFAULT_WINDOW = timedelta(minutes=5)
 MAX_CLIENTS = 10_000
+
+
+def client_of(address: str) -> str:
+    """The client that `address` belongs to, as the limit counts them."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # not an IP (a Unix socket's name): counted as it is
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 @dataclass(frozen=True)

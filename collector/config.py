@@ -15,7 +15,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -76,9 +75,9 @@ class ApiConfig(BaseModel):
 
     @field_validator("seal_interval", "bad_token_window")
     @classmethod
-    def _valid_interval(cls, value: str, info: ValidationInfo) -> str:
+    def _valid_interval(cls, value: str) -> str:
         if parse_duration(value) < timedelta(seconds=1):
-            raise ValueError(f"{info.field_name} must be at least 1s")
+            raise ValueError(f"{value!r} is shorter than 1s")
         return value
 
     @property

@@ -16,6 +16,8 @@ from collector.api import ApiServer, create_app
 from collector.api.bad_tokens import BadTokenLimiter, client_of
 from collector.api.headers import API_CSP, PAGE_CSP
 from collector.web.rendering import stamp
+from tests.helpers import annexa
+from tests.manual_support import manual_config, service_api, upgraded
 from tests.web_support import Seeded, seeded_service
 
 
@@ -133,6 +135,19 @@ def test_refused_tokens_slow_down_only_their_own_client(service: Seeded) -> None
             "SELECT client, status FROM api_access_log WHERE client = :c ORDER BY id"),
             {"c": guesser}).all()
     assert [row.status for row in logged] == [401] * 10 + [429] * 3, "every answer is logged"
+
+
+def test_annexa_run_takes_the_limit_from_the_configuration(tmp_path, capsys) -> None:
+    config = upgraded(capsys, manual_config(tmp_path, f"sqlite:///{tmp_path / 'a.db'}", api={
+        "host": "127.0.0.1", "port": 0, "bad_token_limit": 2, "bad_token_window": "1h"}))
+    with service_api(config) as url:
+        answers = [requests.get(f"{url}/controls", headers={"Authorization": f"Bearer x{i}"},
+                                timeout=60) for i in range(3)]
+    assert [a.status_code for a in answers] == [401, 401, 429]
+    assert 3500 < int(answers[2].headers["retry-after"]) <= 3600
+    bad = manual_config(tmp_path, "sqlite://", api={"bad_token_window": "0s"})
+    code, _, err = annexa(capsys, bad, "controls")
+    assert code == 2 and "annexa.yaml: api.bad_token_window: '0s' is shorter than 1s" in err, err
 
 
 def test_the_sign_in_form_counts_refused_tokens(service: Seeded) -> None:

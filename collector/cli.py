@@ -64,7 +64,7 @@ def _signer(cfg: Config):  # type: ignore[no-untyped-def]
 
 
 def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
-    from collector.locks import SourceBusy
+    from collector.locks import NotStarted
     from collector.organizations import collect
     from collector.progress_display import live_progress
 
@@ -80,7 +80,7 @@ def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
             try:
                 outcomes = collect(engine, source, signer, writer=cfg.writer, wait=args.wait,
                                    run_units=runner, progress=progress)
-            except SourceBusy as exc:
+            except NotStarted as exc:
                 print(f"{source.name}: not collected: {printable(str(exc))}", file=sys.stderr)
                 code = EXIT_FAILED
                 continue
@@ -133,7 +133,7 @@ def print_outcome(out: RunOutcome) -> int:
 
 def _collect_people(cfg: Config, engine: Engine, signer: Signer, wait: float) -> int:
     """Join the people again after the sources they rest on were collected."""
-    from collector.locks import SourceBusy
+    from collector.locks import NotStarted
     from collector.people.mapping import MappingError
     from collector.people.run import collect_people
 
@@ -141,7 +141,7 @@ def _collect_people(cfg: Config, engine: Engine, signer: Signer, wait: float) ->
         out = collect_people(engine, cfg, signer, wait=wait)
     except MappingError as exc:
         raise ConfigError(f"people.mapping: {exc}") from None
-    except SourceBusy as exc:
+    except NotStarted as exc:
         print(f"people: not joined: {printable(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     counts = ", ".join(f"{n} {k}" for k, n in sorted(out.stats.by_status.items()))

@@ -33,7 +33,11 @@ _CHAIN_CLASS = 0x414E5802
 _POLL = 0.2  # seconds between tries while waiting for a busy source
 
 
-class SourceBusy(RuntimeError):
+class NotStarted(RuntimeError):
+    """No run of the source was started, and nothing was stored; the message says why."""
+
+
+class SourceBusy(NotStarted):
     """Another process is collecting the source now."""
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine
 from collector.chain import RUNS
 from collector.config import SourceConfig
 from collector.ledger import Signer
-from collector.locks import SourceBusy, source_lock
+from collector.locks import NotStarted, source_lock
 from collector.metrics import schedule_interval
 from collector.model import CollectionError, Resource, Scope
 from collector.pipeline import RunOutcome, WriterMode, collect_source
@@ -87,7 +87,7 @@ def in_turn(engine: Engine, signer: Signer, *, stop: threading.Event | None = No
                 outcomes.append(collect_source(engine, unit, signer, stop=stop,
                                                api_observer=api_observer, writer=writer,
                                                wait=wait, progress=progress))
-            except SourceBusy as exc:
+            except NotStarted as exc:
                 log.warning("%s: skipped this collection", exc)
         return outcomes
     return run
@@ -161,7 +161,7 @@ def retire_left(engine: Engine, source: SourceConfig, listing: Listing,
         try:
             outcomes.append(collect_source(engine, unit, signer, retire=(
                 f"account {account} is no longer collected: {why}")))
-        except SourceBusy as exc:
+        except NotStarted as exc:
             log.warning("%s: not retired this time", exc)
     return outcomes
 

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from checks.registry import REGISTRY
 from collector.canonical import redacted_canonical, sha256_hex
 from collector.chain import RUNS, seal
+from collector.clock import require_clock_not_behind
 from collector.config import PROCESS_WRITER_FROM, SourceConfig
 from collector.db import connection_lost, describe, once_reachable
 from collector.evaluate import Evaluator, Outcome
@@ -88,7 +89,9 @@ def collect_source(
     ("auto") in a writer process once the source's last run held PROCESS_WRITER_FROM resources.
     `progress` counts resources, API calls and errors as they come, per service.
     Raises SourceBusy, having stored nothing, when another process still collects the source
-    after `wait` seconds."""
+    after `wait` seconds, and ClockBehind when the clock reads before the ledger's newest
+    seal."""
+    require_clock_not_behind(engine)
     with source_lock(engine, source.name, wait):
         # What was alive before the run (modules, checks, configuration) stays alive through
         # it: kept out of the cycle collector, which would otherwise walk all of it at each

@@ -25,7 +25,7 @@ from collector.chain import VerifyReport, verify
 from collector.cluster.dispatch import NotSealed
 from collector.config import Config, SourceConfig, parse_schedule
 from collector.ledger import Signer
-from collector.locks import SourceBusy
+from collector.locks import NotStarted
 from collector.metrics import Metrics
 from collector.organizations import UnitRunner, collect
 from collector.pipeline import RunOutcome
@@ -68,7 +68,7 @@ class Service:
             outcomes = collect(self.engine, source, self.signer, stop=self.stop,
                                api_observer=self.metrics.observe_api(source.name),
                                writer=self.config.writer, run_units=self._queue_runner())
-        except (SourceBusy, NotSealed) as exc:
+        except (NotStarted, NotSealed) as exc:
             log.warning("%s: skipped this collection", exc)
             return None
         for outcome in outcomes:
@@ -104,7 +104,7 @@ class Service:
             # A source's run that ends while people are being joined waits for that join.
             outcome = collect_people(self.engine, self.config, self.signer, stop=self.stop,
                                      wait=300)
-        except (SourceBusy, MappingError) as exc:
+        except (NotStarted, MappingError) as exc:
             log.error("people not joined: %s", exc)
             return None
         self.metrics.observe_run(outcome)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import random
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -301,3 +302,39 @@ def test_an_api_whose_every_connection_is_cut_fails_the_source_naming_the_cause(
     finally:
         proxy.close()
     assert proxy.cuts >= 2, "the call was not tried again"
+
+
+# --- the clock stepping backwards ------------------------------------------------------------
+
+def test_a_clock_set_back_between_runs_loses_and_invents_nothing(okta_fake, tmp_path, capsys):
+    config = write_config(tmp_path, f"sqlite:///{tmp_path / 'annexa.db'}", okta_fake)
+    assert annexa(capsys, config, "db", "upgrade")[0] == 0
+    assert annexa(capsys, config, "collect")[0] == 0
+    before = _posture(capsys, config)
+    _lose_mfa(okta_fake)
+    # libfaketime (Debian's faketime) sets this one process's clock two days back: a run
+    # sealed now would say what was true two days ago, before the first run looked.
+    set_back = subprocess.run(["faketime", "-f", "-2d", sys.executable, "-m", "collector.cli",
+                               "--config", str(config), "collect"],
+                              capture_output=True, text=True, timeout=PHASE_TIMEOUT)
+    assert set_back.returncode == 1, set_back.stderr
+    assert "okta-test: not collected: the clock reads" in set_back.stderr
+    assert "before the newest sealed run (#1 of okta-test)" in set_back.stderr
+    engine = _engine(config)
+    try:
+        assert [status for status, *_ in _runs(engine)] == ["complete"]
+    finally:
+        engine.dispose()
+    assert _posture(capsys, config) == before
+
+    # A clock a little behind (within the skew machines may have) still collects.
+    behind = subprocess.run(["faketime", "-f", "-1m", sys.executable, "-m", "collector.cli",
+                             "--config", str(config), "collect"],
+                            capture_output=True, text=True, timeout=PHASE_TIMEOUT)
+    assert behind.returncode == 0, behind.stderr
+    assert annexa(capsys, config, "verify")[0] == 0
+    (tmp_path / "clean").mkdir()
+    clean = write_config(tmp_path / "clean", f"sqlite:///{tmp_path / 'clean.db'}", okta_fake)
+    assert annexa(capsys, clean, "db", "upgrade")[0] == 0
+    assert annexa(capsys, clean, "collect")[0] == 0
+    assert _posture(capsys, config) == _posture(capsys, clean)

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from celery import Celery
 from sqlalchemy.exc import DBAPIError
 
+from collector.clock import ClockBehind
 from collector.config import Config, SourceConfig
 from collector.locks import SourceBusy
 
@@ -111,6 +112,9 @@ def _collect_task(task: Any, unit: dict[str, Any], after: int) -> str:
     except SourceBusy:
         # Another worker collects the unit now: its seal answers whoever waits.
         return "busy"
+    except ClockBehind as exc:  # nothing to retry until the clock is right
+        log.error("%s: not collected: %s", source.name, exc)
+        return "clock behind"
     except DBAPIError as exc:  # the database went away: the run is redone once it is back
         log.warning("%s: database unreachable, retrying: %s", source.name, exc)
         raise task.retry(exc=exc, countdown=_RETRY_BACKOFF * 2 ** task.request.retries) from exc

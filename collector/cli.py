@@ -192,15 +192,25 @@ def cmd_checks(cfg: Config | None, args: argparse.Namespace) -> int:
 
 
 def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
+    from collector import verifications
     from collector.chain import verify
     from collector.ledger import load_public_key
+    from collector.schema import now
 
     engine = _engine(cfg)
     key_path = Path(args.public_key) if args.public_key else cfg.signing_key
     if not key_path.exists():
         raise UsageError(f"{key_path}: no signing key to verify with (give --public-key)")
     expect = parse_head(args.expect_head) if args.expect_head else None
-    report = verify(engine, load_public_key(key_path), expect)
+    public = load_public_key(key_path)
+    with engine.connect() as conn:
+        seq = verifications.head_seq(conn)
+    started = now()
+    report = verify(engine, public, expect)
+    unrecorded = verifications.record(engine, report, started, now(), seq, "cli")
+    if unrecorded:
+        report.warnings.append(f"this verification was not recorded for `annexa status`: "
+                               f"{unrecorded}")
     for warning in report.warnings:
         print(f"warning: {printable(warning)}")
     if report.ok:

@@ -177,6 +177,20 @@ def cmd_controls(cfg: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
+    """Exit 1 when a source's (or account's) last run failed, its evidence is stale or was
+    never collected, or the last verify found the ledger broken."""
+    from collector import status, status_table
+    from collector.schema import now
+
+    report = status.gather(cfg, _engine(cfg), now())
+    if args.format == "json":
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(status_table.render(report))
+    return EXIT_FAILED if report.problems() else EXIT_OK
+
+
 def cmd_checks(cfg: Config | None, args: argparse.Namespace) -> int:
     registry = load_all()
     rows = [{"id": c.id, "title": c.title, "resource_kind": c.resource_kind,
@@ -680,6 +694,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=("table", "json"), default="table")
     c.add_argument("--at", help="ISO 8601 instant (a date means the end of that day, UTC)")
     c.add_argument("--control", action="append", help="only this control id (repeatable)")
+    c = sub.add_parser("status", help="per source: the last run, the next one and evidence "
+                                      "freshness; the store, the last verify, the API and "
+                                      "metrics listening")
+    c.add_argument("--format", choices=("table", "json"), default="table")
     c = sub.add_parser("checks", help="every registered check and its controls")
     c.add_argument("--format", choices=("table", "json"), default="table")
     c = sub.add_parser("verify", help="recompute every digest, root, link and signature")
@@ -776,7 +794,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"collect": cmd_collect, "controls": cmd_controls, "verify": cmd_verify,
             "token": cmd_token, "soa": cmd_soa, "attest": cmd_attest, "people": cmd_people,
-            "key": cmd_key, "prune": cmd_prune,
+            "key": cmd_key, "prune": cmd_prune, "status": cmd_status,
             "attestations": cmd_attestations,
             "snapshot": cmd_snapshot, "export": cmd_export,
             "run": cmd_run, "worker": cmd_worker}

@@ -19,6 +19,7 @@ from checks.registry import load_all
 from collector import config as configuration
 from collector.config import Config, ConfigError
 from collector.safe_output import SafeFormatter, TerminalStream, cell, printable
+from collector.tables import STATUS_STYLES, Column, print_table, render
 
 if TYPE_CHECKING:  # the commands import the engine's modules lazily, to start fast
     from sqlalchemy import Engine
@@ -159,10 +160,9 @@ def cmd_controls(cfg: Config, args: argparse.Namespace) -> int:
         print(json.dumps([s.as_dict() for s in states], indent=2))
         return EXIT_OK
     print(f"Annex A posture as of {at.isoformat(timespec='seconds')}")
-    print(f"{'control':<8} {'status':<15} {'failing checks':<15} title")
-    for s in states:
-        failing = sum(1 for c in s.checks if c.status == "fail")
-        print(f"{s.id:<8} {s.status:<15} {failing if s.checks else '-':<15} {s.title}")
+    print_table(CONTROL_COLUMNS, [
+        (s.id, s.status, sum(1 for c in s.checks if c.status == "fail") if s.checks else "-",
+         s.title) for s in states])
     totals: dict[str, int] = {}
     for s in states:
         totals[s.status] = totals.get(s.status, 0) + 1
@@ -170,10 +170,10 @@ def cmd_controls(cfg: Config, args: argparse.Namespace) -> int:
     failing = {c.check.id: c for s in states for c in s.checks if c.status == "fail"}
     if failing:
         print("\nfailing checks (resources failing / judged):")
-        for check_id, c in sorted(failing.items()):
-            judged = sum(n for k, n in c.counts.items() if k != "not_applicable")
-            print(f"  {check_id:<58} {len(c.failing)}/{judged}  "
-                  f"[{', '.join(c.check.controls)}]")
+        print_table(FAILING_COLUMNS, [
+            (check_id, f"{len(c.failing)}/"
+             f"{sum(n for k, n in c.counts.items() if k != 'not_applicable')}",
+             ", ".join(c.check.controls)) for check_id, c in sorted(failing.items())])
     return EXIT_OK
 
 
@@ -191,6 +191,14 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.problems() else EXIT_OK
 
 
+CONTROL_COLUMNS = (Column("control"), Column("status", styles=STATUS_STYLES),
+                   Column("failing checks", justify="right"), Column("title", fit="wrap"))
+FAILING_COLUMNS = (Column("check", fit="middle"), Column("failing", justify="right"),
+                   Column("controls", fit="wrap"))
+CHECK_COLUMNS = (Column("check", fit="middle"), Column("severity"),
+                 Column("controls", fit="wrap"), Column("title", fit="wrap"))
+
+
 def cmd_checks(cfg: Config | None, args: argparse.Namespace) -> int:
     registry = load_all()
     rows = [{"id": c.id, "title": c.title, "resource_kind": c.resource_kind,
@@ -199,8 +207,8 @@ def cmd_checks(cfg: Config | None, args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return EXIT_OK
-    for r in rows:
-        print(f"{r['id']:<58} {r['severity']:<8} {','.join(r['controls']):<22} {r['title']}")
+    print_table(CHECK_COLUMNS, [(r["id"], r["severity"], ", ".join(r["controls"]), r["title"])
+                                for r in rows])
     print(f"{len(rows)} checks")
     return EXIT_OK
 
@@ -372,27 +380,32 @@ def cmd_people(cfg: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+PEOPLE_COLUMNS = (Column("person", fit="middle"), Column("status", styles=STATUS_STYLES),
+                  Column("source"), Column("active"), Column("privileges", fit="wrap"),
+                  Column("account", fit="middle"))
+ACCOUNT_HISTORY_COLUMNS = (Column("source"), Column("account", fit="middle"),
+                           Column("removed"), Column("after leaving", justify="right"))
+
+
 def _people_table(doc: dict) -> str:
-    lines = [f"access review as of {doc['as_of']['at']} (people run #{doc['as_of']['seq']})",
-             f"{'person':<32} {'status':<14} {'source':<16} {'active':<7} {'privileges':<20} "
-             "account"]
-    for p in doc["people"]:
-        for a in p["accounts"] or [{"source": "-", "active": "-", "privileges": [], "key": "-"}]:
-            lines.append(f"{cell(p['person']):<32} {cell(p['status']):<14} "
-                         f"{cell(a['source']):<16} {cell(str(a['active'])):<7} "
-                         f"{cell(', '.join(a['privileges']) or '-'):<20} {cell(a['key'])}")
-    lines.append(f"{len(doc['people'])} people")
-    return "\n".join(lines)
+    none = {"source": "-", "active": "-", "privileges": [], "key": "-"}
+    rows = [(p["person"], p["status"], a["source"], a["active"],
+             ", ".join(a["privileges"]) or "-", a["key"])
+            for p in doc["people"] for a in p["accounts"] or [none]]
+    return "\n".join([
+        f"access review as of {doc['as_of']['at']} (people run #{doc['as_of']['seq']})",
+        render(PEOPLE_COLUMNS, rows), f"{len(doc['people'])} people"])
 
 
 def _history_table(timeline: dict) -> str:
     lines = [f"{cell(timeline['person'])}: left at {timeline['left_at'] or '(has not left)'}"]
     for change in timeline["status"]:
         lines.append(f"  status {cell(change['status'])} from {change['seen_at']}")
-    for a in timeline["accounts"]:
-        gap = f", {a['gap_hours']} h after leaving" if a["gap_hours"] is not None else ""
-        lines.append(f"  {cell(a['source'])} {cell(a['key'])}: "
-                     f"{'removed ' + a['removed_at'] if a['removed_at'] else 'still active'}{gap}")
+    if timeline["accounts"]:
+        lines.append(render(ACCOUNT_HISTORY_COLUMNS, [
+            (a["source"], a["key"], a["removed_at"] or "still active",
+             "-" if a["gap_hours"] is None else f"{a['gap_hours']} h")
+            for a in timeline["accounts"]]))
     return "\n".join(lines)
 
 
@@ -465,14 +478,17 @@ def cmd_attestations(cfg: Config, args: argparse.Namespace) -> int:
         return EXIT_OK
     window = f", review due within {args.due_within}" if args.due_within else ""
     print(f"attestations in force as of {at.isoformat(timespec='seconds')}{window}")
-    print(f"{'control':<8} {'review':<8} {'due':<26} {'days':>6}  {'owner':<30} id")
-    for row in rows:
-        print(f"{row['control']:<8} {'current' if row['current'] else 'OVERDUE':<8} "
-              f"{row['review_due'][:19]:<26} {row['days_left']:>6.0f}  {cell(row['owner']):<30} "
-              f"{row['id']}")
+    print_table(ATTESTATION_COLUMNS, [
+        (row["control"], "current" if row["current"] else "OVERDUE", row["review_due"][:19],
+         f"{row['days_left']:.0f}", row["owner"], row["id"]) for row in rows])
     print(f"{len(rows)} attestation(s); {sum(1 for r in rows if not r['current'])} overdue"
           f" (`annexa attest CONTROL ...` records a review)")
     return EXIT_OK
+
+
+ATTESTATION_COLUMNS = (Column("control"), Column("review", styles=STATUS_STYLES), Column("due"),
+                       Column("days", justify="right"), Column("owner", fit="middle"),
+                       Column("id", fit="middle"))
 
 
 def parse_window(text: str) -> tuple[datetime | None, datetime | None]:
@@ -530,17 +546,22 @@ def cmd_token(cfg: Config, args: argparse.Namespace) -> int:
         if args.format == "json":
             print(json.dumps(rows, indent=2, default=str))
             return EXIT_OK
-        for row in rows:
-            print(f"{row['id']:<5} {cell(row['name']):<30} {row['role']:<8} {row['state']:<8} "
-                  f"window {row['window_start'] or '-'} .. {row['window_end'] or '-'}, "
-                  f"expires {row['expires_at'] or 'never'}"
-                  + (f", controls {','.join(row['controls'])}" if row.get("controls") else ""))
+        print_table(TOKEN_COLUMNS, [
+            (row["id"], row["name"], row["role"], row["state"],
+             f"{row['window_start'] or '-'} .. {row['window_end'] or '-'}",
+             row["expires_at"] or "never", ", ".join(row.get("controls") or ()) or "-")
+            for row in rows])
         return EXIT_OK
     revoked = tokens.revoke(engine, args.token)
     if not revoked:
         raise UsageError(f"no active token with id or name {args.token!r}")
     print(f"revoked {revoked} token(s)")
     return EXIT_OK
+
+
+TOKEN_COLUMNS = (Column("id", justify="right"), Column("name", fit="middle"), Column("role"),
+                 Column("state", styles=STATUS_STYLES), Column("window", fit="wrap"),
+                 Column("expires"), Column("controls", fit="wrap"))
 
 
 def _window_bound(text: str, option: str, *, start: bool) -> datetime:

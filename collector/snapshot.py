@@ -36,6 +36,7 @@ from collector.posture import (
 )
 from collector.safe_output import cell
 from collector.store import VERSIONS
+from collector.tables import STATUS_STYLES, Column, render
 
 DEFAULT_FRESHNESS = timedelta(hours=48)
 
@@ -181,16 +182,21 @@ def _control(state: ControlState, listing: Callable[[str], tuple[
     return out
 
 
+RUN_COLUMNS = (Column("source", fit="middle"), Column("run", justify="right"),
+               Column("seq", justify="right"), Column("status", styles=STATUS_STYLES),
+               Column("finished"), Column("chain hash", fit="middle"))
+
+
 def render_table(snap: dict[str, Any]) -> str:
     """The snapshot for a terminal: runs, then per control its checks, failures and evidence.
     Whatever evidence controls is shown escaped, one value to its line."""
     lines = [f"Snapshot as of {snap['at']}"]
     if not snap["runs"]:
         lines.append("no sealed run had finished by then: nothing was known")
-    for run in snap["runs"]:
-        lines.append(f"source {cell(run['source'])}: run {run['run']} (#{run['seq']}, "
-                     f"{run['status']}, finished {run['finished_at']}), chain hash "
-                     f"{run['chain_hash']}")
+    else:
+        lines.append(render(RUN_COLUMNS, [
+            (run["source"], run["run"], f"#{run['seq']}", run["status"], run["finished_at"],
+             run["chain_hash"]) for run in snap["runs"]]))
     for control in snap["controls"]:
         lines.append("")
         lines.append(f"{control['id']:<8} {control['status']:<15} {control['title']}")

@@ -129,6 +129,8 @@ def test_token_list_says_which_tokens_expired(tmp_path, database_url, capsys):
     assert {r["name"]: r["state"] for r in json.loads(out)} == {
         "current": "active", "lapsed": "expired", "withdrawn": "revoked", "forever": "active"}
     code, out, _ = annexa(capsys, config, "token", "list")
-    states = {line.split()[1]: line.split()[3] for line in out.strip().splitlines()}
+    header, *lines = out.strip().splitlines()
+    assert header.split()[:4] == ["id", "name", "role", "state"]
+    states = {line.split()[1]: line.split()[3] for line in lines}
     assert states == {"current": "active", "lapsed": "expired", "withdrawn": "revoked",
                       "forever": "active"}

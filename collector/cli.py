@@ -187,7 +187,7 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(report.as_dict(), indent=2))
     else:
-        print(status_table.render(report))
+        status_table.print_status(report)
     return EXIT_FAILED if report.problems() else EXIT_OK
 
 

@@ -9,24 +9,37 @@ from datetime import datetime, timedelta
 from collector.chain import HEAD_PREFIX_DIGITS
 from collector.safe_output import cell
 from collector.status import Listener, SourceStatus, Status
+from collector.tables import STATUS_STYLES, Column, print_table
 
-HEADERS = ("source", "kind", "last run", "finished", "took", "resources", "errors",
-           "chain head", "next run", "evidence")
+FRESHNESS_STYLES = {"fresh": "green", "stale": "yellow", "never": "bold red", "retired": "dim"}
+# The chain head is kept whole: its 13 hex digits are what `verify --expect-head` takes.
+COLUMNS = (Column("source", fit="middle"), Column("kind"),
+           Column("last run", styles=STATUS_STYLES), Column("finished"),
+           Column("took", justify="right"), Column("resources", justify="right"),
+           Column("errors", justify="right"), Column("chain head"), Column("next run"),
+           Column("evidence", styles=FRESHNESS_STYLES), Column("age", justify="right"))
 
 
-def render(status: Status) -> str:
+def print_status(status: Status) -> None:
     problems = status.problems()
-    lines = [f"annexa status as of {_when(status.at)}: "
-             + ("ok" if not problems else f"{len(problems)} problem(s)"), ""]
+    print(f"annexa status as of {_when(status.at)}: "
+          + ("ok" if not problems else f"{len(problems)} problem(s)") + "\n")
     rows: list[Sequence[object]] = []
     for source in status.sources:
         rows.append(_row(source, status.at, ""))
         rows += [_row(unit, status.at, "  ") for unit in source.units]
     if status.people is not None:
         rows.append(_row(status.people, status.at, ""))
-    lines += _grid(HEADERS, rows) if rows else ["no source is configured"]
-    lines += ["", f"evidence is stale after {_span(status.freshness_window)} (freshness)", "",
-              "service:"]
+    if rows:
+        print_table(COLUMNS, rows)
+    else:
+        print("no source is configured")
+    print("\n".join(_health(status, problems)))
+
+
+def _health(status: Status, problems: list[str]) -> list[str]:
+    lines = ["", f"evidence is stale after {_span(status.freshness_window)} (freshness)", "",
+             "service:"]
     store = status.store
     lines.append(f"  store    {cell(store['database'])}: reachable, schema at revision "
                  f"{cell(store['revision'])} (current)")
@@ -35,7 +48,7 @@ def render(status: Status) -> str:
     lines.append(f"  metrics  {_listener(status.metrics)}")
     if problems:
         lines += ["", "problems:"] + [f"  {cell(p)}" for p in problems]
-    return "\n".join(lines)
+    return lines
 
 
 def _row(source: SourceStatus, at: datetime, indent: str) -> list[object]:
@@ -45,7 +58,9 @@ def _row(source: SourceStatus, at: datetime, indent: str) -> list[object]:
     else:
         last = [run.status, _when(run.finished_at), f"{run.seconds:.1f}s", run.resources,
                 run.errors, f"#{run.seq}:{run.chain_hash[:HEAD_PREFIX_DIGITS]}"]
-    return [indent + source.name, source.kind, *last, _next(source, at), _evidence(source)]
+    age = ("-" if source.evidence_age_seconds is None
+           else _span(timedelta(seconds=source.evidence_age_seconds)))
+    return [indent + source.name, source.kind, *last, _next(source, at), source.freshness, age]
 
 
 def _next(source: SourceStatus, at: datetime) -> str:
@@ -56,12 +71,6 @@ def _next(source: SourceStatus, at: datetime) -> str:
     if source.next_run_overdue:
         return f"overdue {_span(at - source.next_run_at)}"
     return f"in {_span(source.next_run_at - at)}"
-
-
-def _evidence(source: SourceStatus) -> str:
-    if source.evidence_age_seconds is None:
-        return "retired" if source.freshness == "retired" else "never collected"
-    return f"{source.freshness}, {_span(timedelta(seconds=source.evidence_age_seconds))} old"
 
 
 def _verify(status: Status) -> str:
@@ -94,11 +103,3 @@ def _span(delta: timedelta) -> str:
     first = next((i for i, (n, _) in enumerate(parts) if n), len(parts) - 1)
     return "".join(f"{n}{unit}" for n, unit in parts[first:first + 2] if n) or "0s"
 
-
-def _grid(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
-    """Columns padded to their widest cell (until the shared renderer of collector/tables.py
-    replaces this)."""
-    shown = [[cell(v) for v in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in shown) for i in range(len(headers))]
-    return ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
-            for row in shown]

@@ -18,10 +18,17 @@ import yaml
 from checks.registry import load_all
 from collector import config as configuration
 from collector.db import engine_for
+from collector.demo.emulators import google_workspace as fake
 from collector.ledger import load_or_create_signer
 from collector.service import Service
 from tests.aws_org_support import MANAGEMENT, guard_organization, org_options, organization
+from tests.google_workspace_support import source_options, workspace_server
 from tests.helpers import annexa, config_file, socket_closed_port, write_config
+
+__all__ = ["workspace_server"]  # fixture
+
+TENANT = fake.Tenant(id="C03status", domain="example.net", name="Status Co", org_units=(),
+                     people=(fake.Person("alice", super_admin=True), fake.Person("bob")))
 
 
 def _status(capsys: pytest.CaptureFixture[str], config: Path) -> tuple[int, dict[str, Any]]:
@@ -87,7 +94,7 @@ def test_status_after_a_complete_run(tmp_path, database_url, moto_url, capsys):
     row = next(line for line in out.splitlines() if line.startswith("aws-test"))
     assert "complete" in row and f"#{run.seq}:{run.chain_hash[:13]}" in row
     assert "in 59m" in row or "in 1h" in row
-    assert "fresh, " in row
+    assert row.split()[-2] == "fresh"
     assert "verify   intact; 1 runs verified" in out and "by cli" in out
 
 
@@ -141,7 +148,7 @@ def test_stale_evidence_exits_1(tmp_path, moto_url, capsys):
                                f"{source['evidence_at'][:19]}+00:00"]
     code, out, _ = annexa(capsys, config, "status")
     row = next(line for line in out.splitlines() if line.startswith("aws-test"))
-    assert code == 1 and "stale, 3h" in row and "overdue 2h" in row
+    assert code == 1 and row.split()[-2:] == ["stale", "3h"] and "overdue 2h" in row
 
 
 def _hours_before(value: Any, hours: int) -> str:
@@ -163,7 +170,8 @@ def test_a_source_never_collected_exits_1(tmp_path, moto_url, capsys):
     assert doc["problems"] == ["aws-test: no evidence collected yet"]
     assert doc["service"]["last_verify"] is None
     code, out, _ = annexa(capsys, config, "status")
-    assert code == 1 and "at once (never run)" in out and "never collected" in out
+    row = next(line for line in out.splitlines() if line.startswith("aws-test"))
+    assert code == 1 and "at once (never run)" in row and row.split()[-2:] == ["never", "-"]
     assert "never verified" in out
 
 
@@ -286,3 +294,46 @@ def test_organisation_accounts_are_shown_under_their_source(tmp_path, org_server
     at = next(i for i, line in enumerate(lines) if line.startswith("aws-org "))
     assert all(line.startswith("  aws-org/") for line in lines[at + 1:at + 4])
     assert "failed" in next(line for line in lines if line.startswith(f"  aws-org/{locked}"))
+
+
+def test_the_people_join_has_a_row_of_its_own(tmp_path, moto_url, workspace_server, capsys):
+    workspace_server.reset()
+    workspace_server.add(TENANT)
+    config = config_file(tmp_path, f"sqlite:///{tmp_path / 'annexa.db'}", {
+        "name": "workspace", "kind": "google_workspace", "schedule": "1h",
+        "customer": TENANT.id, **source_options(workspace_server, tmp_path, TENANT,
+                                                admin="alice")})
+    _edit(config, people={"authoritative": "workspace", "schedule": "2h"})
+    assert annexa(capsys, config, "db", "upgrade")[0] == 0
+    code, doc = _status(capsys, config)
+    assert code == 1 and doc["people"]["freshness"] == "never"
+    assert doc["problems"] == ["workspace: no evidence collected yet",
+                               "annexa-people: no evidence collected yet"]
+
+    assert annexa(capsys, config, "collect")[0] == 0
+    code, doc = _status(capsys, config)
+    assert code == 0, doc["problems"]
+    people = doc["people"]
+    assert (people["name"], people["kind"], people["schedule"]) == ("annexa-people", "people",
+                                                                    "2h")
+    assert people["last_run"]["status"] == "complete" and people["freshness"] == "fresh"
+    assert datetime.fromisoformat(people["next_run_at"]) == datetime.fromisoformat(
+        people["last_run"]["started_at"]) + timedelta(hours=2)
+    code, out, _ = annexa(capsys, config, "status")
+    assert ["annexa-people", "people", "complete"] in [line.split()[:3]
+                                                        for line in out.splitlines()]
+
+
+def test_hostile_text_in_a_run_message_is_escaped(tmp_path, capsys):
+    database = f"sqlite:///{tmp_path / 'annexa.db'}"
+    with socket_closed_port() as port:
+        config = write_config(tmp_path, database, f"http://127.0.0.1:{port}",
+                              regions=["us-east-1"], max_attempts=1)
+        assert annexa(capsys, config, "db", "upgrade")[0] == 0
+        assert annexa(capsys, config, "collect")[0] == 1
+    _runs(database, "UPDATE runs SET message = :m", m="boom\x1b[2J\u202eevil\nforged line")
+    code, out, _ = annexa(capsys, config, "status")
+    assert code == 1 and "\x1b" not in out and "\u202e" not in out
+    assert "boom\\x1b[2J\\u202eevil\\x0aforged line" in out, "on its own line, escaped"
+    code, doc = _status(capsys, config)
+    assert doc["sources"][0]["last_run"]["message"] == "boom\x1b[2J\u202eevil\nforged line"

@@ -295,6 +295,18 @@ def test_organisation_accounts_are_shown_under_their_source(tmp_path, org_server
     assert all(line.startswith("  aws-org/") for line in lines[at + 1:at + 4])
     assert "failed" in next(line for line in lines if line.startswith(f"  aws-org/{locked}"))
 
+    # The locked account leaves: retired, it is shown as such and counts for nothing.
+    org.client("organizations").remove_account_from_organization(AccountId=locked)
+    assert annexa(capsys, config, "collect")[0] == 0
+    code, doc = _status(capsys, config)
+    assert code == 0, doc["problems"]
+    retired = next(u for u in doc["sources"][0]["units"] if u["name"] == f"aws-org/{locked}")
+    assert retired["last_run"]["status"] == "retired" and retired["freshness"] == "retired"
+    assert retired["next_run_at"] is None and retired["next_run_overdue"] is False
+    code, out, _ = annexa(capsys, config, "status")
+    row = next(line for line in out.splitlines() if line.startswith(f"  aws-org/{locked}"))
+    assert row.split()[2] == "retired" and row.split()[-3:] == ["-", "retired", "-"]
+
 
 def test_the_people_join_has_a_row_of_its_own(tmp_path, moto_url, workspace_server, capsys):
     workspace_server.reset()

@@ -18,7 +18,7 @@ from collector import migrate, schedules, verifications
 from collector.chain import RUNS
 from collector.config import Config, SourceConfig
 from collector.metrics import schedule_interval
-from collector.organizations import UNIT_SEPARATOR, is_organization
+from collector.organizations import is_organization, units_of
 from collector.people.records import SOURCE as PEOPLE_SOURCE
 
 # Runs whose collection delivered evidence (as posture counts them).
@@ -167,18 +167,12 @@ def _source(conn: Connection, source: SourceConfig, at: datetime,
     if not is_organization(source):
         return status
     status.units = [_status(conn, name, source.kind, source.schedule, at, window)
-                    for name in _unit_names(conn, source.name)]
+                    for name in sorted(units_of(conn, source.name))]
     for unit in status.units:
         if unit.last_run is not None and unit.last_run.status == "retired":
             unit.freshness, unit.next_run_at, unit.next_run_overdue = "retired", None, False
     _reschedule_organization(status, at)
     return status
-
-
-def _unit_names(conn: Connection, source: str) -> list[str]:
-    return list(conn.scalars(sa.select(RUNS.c.source).distinct().where(
-        RUNS.c.source.startswith(source + UNIT_SEPARATOR, autoescape=True),
-        RUNS.c.seq.is_not(None)).order_by(RUNS.c.source)))
 
 
 def _reschedule_organization(org: SourceStatus, at: datetime) -> None:

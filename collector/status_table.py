@@ -12,12 +12,13 @@ from collector.status import Listener, SourceStatus, Status
 from collector.tables import STATUS_STYLES, Column, print_table
 
 FRESHNESS_STYLES = {"fresh": "green", "stale": "yellow", "never": "bold red", "retired": "dim"}
-# The chain head is kept whole: its 13 hex digits are what `verify --expect-head` takes.
+# The chain head is never shortened: its 13 hex digits are what `verify --expect-head` takes.
 COLUMNS = (Column("source", fit="middle"), Column("kind"),
-           Column("last run", styles=STATUS_STYLES), Column("finished"),
+           Column("last run", styles=STATUS_STYLES), Column("finished", justify="right"),
            Column("took", justify="right"), Column("resources", justify="right"),
-           Column("errors", justify="right"), Column("chain head"), Column("next run"),
-           Column("evidence", styles=FRESHNESS_STYLES), Column("age", justify="right"))
+           Column("errors", justify="right"), Column("chain head"),
+           Column("next run"), Column("evidence", styles=FRESHNESS_STYLES),
+           Column("age", justify="right"))
 
 
 def print_status(status: Status) -> None:
@@ -56,7 +57,8 @@ def _row(source: SourceStatus, at: datetime, indent: str) -> list[object]:
     if run is None:
         last: list[object] = ["never run", "-", "-", "-", "-", "-"]
     else:
-        last = [run.status, _when(run.finished_at), f"{run.seconds:.1f}s", run.resources,
+        last = [run.status, f"{_span(at - run.finished_at)} ago", f"{run.seconds:.1f}s",
+                run.resources,
                 run.errors, f"#{run.seq}:{run.chain_hash[:HEAD_PREFIX_DIGITS]}"]
     age = ("-" if source.evidence_age_seconds is None
            else _span(timedelta(seconds=source.evidence_age_seconds)))

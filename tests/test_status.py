@@ -4,8 +4,15 @@ service."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
 import socket
+import struct
+import subprocess
+import sys
+import termios
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,6 +24,7 @@ import yaml
 
 from checks.registry import load_all
 from collector import config as configuration
+from collector.cli import main
 from collector.db import engine_for
 from collector.demo.emulators import google_workspace as fake
 from collector.ledger import load_or_create_signer
@@ -349,3 +357,40 @@ def test_hostile_text_in_a_run_message_is_escaped(tmp_path, capsys):
     assert "boom\\x1b[2J\\u202eevil\\x0aforged line" in out, "on its own line, escaped"
     code, doc = _status(capsys, config)
     assert doc["sources"][0]["last_run"]["message"] == "boom\x1b[2J\u202eevil\nforged line"
+
+
+def _on_a_terminal(config: Path, **env: str) -> tuple[int, str]:
+    """`annexa status` in a process of its own whose stdout is a pseudo-terminal 120 wide."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "collector.cli", "--config", str(config), "status"],
+        stdout=slave, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        env={**environ, "TERM": "xterm", "PYTHONPATH": str(Path(__file__).parent.parent),
+             **env})
+    os.close(slave)
+    chunks = []
+    for _ in range(10_000):  # until the process closes its end
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: no writer is left
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    return process.wait(60), b"".join(chunks).decode()
+
+
+def test_on_a_terminal_statuses_are_coloured_unless_no_color(tmp_path):
+    database = f"sqlite:///{tmp_path / 'annexa.db'}"
+    with socket_closed_port() as port:
+        config = write_config(tmp_path, database, f"http://127.0.0.1:{port}",
+                              regions=["us-east-1"], max_attempts=1)
+        assert main(["--config", str(config), "db", "upgrade"]) == 0
+        assert main(["--config", str(config), "collect"]) == 1
+    code, coloured = _on_a_terminal(config)
+    assert code == 1 and "\x1b[1;31mfailed" in coloured, coloured
+    code, plain = _on_a_terminal(config, NO_COLOR="1")
+    assert code == 1 and "\x1b" not in plain and "failed" in plain

@@ -63,6 +63,9 @@ class SourceStatus:
     evidence_age_seconds: float | None
     next_run_at: datetime | None  # None: at once (never collected, or the schedule is over)
     next_run_overdue: bool
+    # A newer run not sealed yet: being collected now, or left by a process that was killed
+    # (the source's next collection seals it as interrupted).
+    unsealed_since: datetime | None = None
     units: list[SourceStatus] = field(default_factory=list)
 
     def problems(self) -> list[str]:
@@ -88,6 +91,8 @@ class SourceStatus:
                 "evidence_age_seconds": None if self.evidence_age_seconds is None
                 else round(self.evidence_age_seconds, 3),
                 "freshness": self.freshness,
+                "unsealed_since": self.unsealed_since.isoformat() if self.unsealed_since
+                else None,
                 "units": [unit.as_dict() for unit in self.units]}
 
 
@@ -212,8 +217,10 @@ def _status(conn: Connection, name: str, kind: str, schedule: str, at: datetime,
     # The service collects every source at its start; after that the schedule follows the
     # firing of the last run, which started it.
     next_at = None if last is None else schedules.next_after(schedule, last.started_at)
+    unsealed = conn.scalar(sa.select(sa.func.min(RUNS.c.started_at)).where(
+        RUNS.c.source == name, RUNS.c.seq.is_(None), RUNS.c.id > (last.run_id if last else 0)))
     return SourceStatus(name, kind, schedule, last, evidence_at, freshness, age, next_at,
-                        next_at is None or next_at <= at)
+                        next_at is None or next_at <= at, unsealed)
 
 
 def probe(name: str, host: str, port: int) -> Listener:

@@ -35,6 +35,13 @@ def print_status(status: Status) -> None:
         print_table(COLUMNS, rows)
     else:
         print("no source is configured")
+    everyone = [*status.sources, *(u for s in status.sources for u in s.units),
+                *([status.people] if status.people else [])]
+    for source in everyone:
+        if source.unsealed_since is not None:
+            print(f"{cell(source.name)}: a run started {_span(status.at - source.unsealed_since)}"
+                  " ago is not sealed yet: being collected, or left by a stopped process (the "
+                  "next collection seals it as interrupted)")
     print("\n".join(_health(status, problems)))
 
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import termios
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import yaml
 
 from checks.registry import load_all
 from collector import config as configuration
+from collector.chain import RUNS
 from collector.cli import main
 from collector.db import engine_for
 from collector.demo.emulators import google_workspace as fake
@@ -394,3 +395,24 @@ def test_on_a_terminal_statuses_are_coloured_unless_no_color(tmp_path):
     assert code == 1 and "\x1b[1;31mfailed" in coloured, coloured
     code, plain = _on_a_terminal(config, NO_COLOR="1")
     assert code == 1 and "\x1b" not in plain and "failed" in plain
+
+
+def test_a_run_not_sealed_yet_is_shown_and_counts_for_nothing(tmp_path, moto_url, capsys):
+    database = f"sqlite:///{tmp_path / 'annexa.db'}"
+    config = write_config(tmp_path, database, moto_url, regions=["us-east-1"])
+    assert annexa(capsys, config, "db", "upgrade")[0] == 0
+    assert annexa(capsys, config, "collect")[0] == 0
+    assert _status(capsys, config)[1]["sources"][0]["unsealed_since"] is None
+    # What a collection in progress, or one whose process was killed, leaves.
+    started = datetime.now(UTC) - timedelta(hours=5)
+    engine = sa.create_engine(database)
+    with engine.begin() as conn:
+        conn.execute(RUNS.insert().values(source="aws-test", kind="aws", started_at=started,
+                                          status="running", resources=0, results=0,
+                                          errors=0))
+    engine.dispose()
+    code, doc = _status(capsys, config)
+    assert code == 0 and doc["sources"][0]["unsealed_since"] == started.isoformat()
+    assert doc["sources"][0]["last_run"]["status"] == "complete", "the last sealed run"
+    code, out, _ = annexa(capsys, config, "status")
+    assert "aws-test: a run started 5h ago is not sealed yet" in out

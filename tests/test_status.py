@@ -416,3 +416,18 @@ def test_a_run_not_sealed_yet_is_shown_and_counts_for_nothing(tmp_path, moto_url
     assert doc["sources"][0]["last_run"]["status"] == "complete", "the last sealed run"
     code, out, _ = annexa(capsys, config, "status")
     assert "aws-test: a run started 5h ago is not sealed yet" in out
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_verify_that_cannot_record_still_verifies_and_says_so(tmp_path, database_url,
+                                                                moto_url, capsys):
+    config = write_config(tmp_path, database_url, moto_url, regions=["us-east-1"])
+    assert annexa(capsys, config, "db", "upgrade")[0] == 0
+    assert annexa(capsys, config, "collect")[0] == 0
+    read_only = database_url + "?options=-c%20default_transaction_read_only%3Don"
+    write_config(tmp_path, read_only, moto_url, regions=["us-east-1"])
+    code, out, _ = annexa(capsys, config, "verify")
+    assert code == 0 and "ledger intact: 1 runs" in out
+    assert "warning: this verification was not recorded for `annexa status`: " in out
+    assert "read-only transaction" in out
+    assert _status(capsys, config)[1]["service"]["last_verify"] is None

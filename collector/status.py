@@ -227,8 +227,7 @@ def probe(name: str, host: str, port: int) -> Listener:
     """Whether something accepts connections at host:port; the cause when nothing does."""
     if port == 0:
         return Listener(name, host, port, True, False,
-                        "port 0: the service picks a free port at each start, which cannot be "
-                        "probed; configure a fixed port")
+                        "port 0 (a free port picked at each start) cannot be probed")
     # A service bound to every address is reached on loopback.
     target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
     try:

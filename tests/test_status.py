@@ -431,3 +431,34 @@ def test_a_verify_that_cannot_record_still_verifies_and_says_so(tmp_path, databa
     assert "warning: this verification was not recorded for `annexa status`: " in out
     assert "read-only transaction" in out
     assert _status(capsys, config)[1]["service"]["last_verify"] is None
+
+
+def test_a_screen_of_status_in_tmux(tmp_path, moto_url):
+    """The screen an operator sees, 120 by 30, kept in tests/output/screens/status.txt."""
+    database = f"sqlite:///{tmp_path / 'annexa.db'}"
+    config = write_config(tmp_path, database, moto_url, regions=["us-east-1"])
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    assert main(["--config", str(config), "collect"]) == 0
+    assert main(["--config", str(config), "verify"]) == 0
+    tmux = ["tmux", "-L", f"annexa-status-{os.getpid()}", "-f", "/dev/null"]
+    root = Path(__file__).parent.parent
+    signal = f"tmux -L annexa-status-{os.getpid()} wait-for"
+    # The pane stays until the screen is captured.
+    command = (f"cd {root} && NO_COLOR=1 PYTHONPATH={root} {sys.executable} -m collector.cli "
+               f"--config {config} status; {signal} -S done; {signal} captured")
+    subprocess.run([*tmux, "new-session", "-d", "-x", "120", "-y", "30", command], check=True,
+                   timeout=30)
+    try:
+        subprocess.run([*tmux, "wait-for", "done"], check=True, timeout=120)
+        screen = subprocess.run([*tmux, "capture-pane", "-p"], check=True, timeout=30,
+                                capture_output=True, text=True).stdout
+    finally:
+        subprocess.run([*tmux, "wait-for", "-S", "captured"], timeout=30)
+        subprocess.run([*tmux, "kill-server"], timeout=30)
+    lines = screen.rstrip("\n").splitlines()
+    assert lines[0].startswith("annexa status as of ") and lines[0].endswith(": ok")
+    assert any(line.startswith("aws-test ") and "complete" in line for line in lines)
+    assert max(map(len, lines)) <= 120
+    shots = root / "tests" / "output" / "screens"
+    shots.mkdir(parents=True, exist_ok=True)
+    (shots / "status.txt").write_text(screen)

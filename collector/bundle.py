@@ -39,6 +39,7 @@ from collector.bundle_layout import FORMAT, MANIFEST, PUBLIC_KEY, REPORT, eviden
 from collector.canonical import sha256_hex
 from collector.chain import KEYS, RUNS, run_errors
 from collector.posture import control_states, valid_between
+from collector.progress import Progress
 from collector.report_html import RENDERER, render_report
 from collector.schema import now
 from collector.snapshot import DEFAULT_FRESHNESS, checks_for, require_controls
@@ -335,11 +336,11 @@ def build_manifest(conn: Connection, start: datetime, end: datetime,
                    freshness: timedelta = DEFAULT_FRESHNESS) -> dict[str, Any]:
     """The bundle's manifest.json as a dict (see the module docstring). Raises BundleError and
     snapshot.UnknownControl."""
-    return _prepare(conn, start, end, controls, public_key_hex, freshness)[0]
+    return _prepare(conn, start, end, controls, public_key_hex, freshness, None)[0]
 
 
 def _prepare(conn: Connection, start: datetime, end: datetime, controls: list[str] | None,
-             public_key_hex: str | None, freshness: timedelta
+             public_key_hex: str | None, freshness: timedelta, progress: Progress | None
              ) -> tuple[dict[str, Any], Ed25519PublicKey]:
     only = require_controls(controls)
     if start >= end:
@@ -366,6 +367,8 @@ def _prepare(conn: Connection, start: datetime, end: datetime, controls: list[st
         leaves.prove(by_id)
         results.extend(source_results)
         versions.extend(source_versions)
+        if progress is not None:
+            progress.count(EXPORT_TASK, source, resources=len(source_versions))
     digests = {v["digest"] for v in versions} | {d for r in results for d in r["evidence"]}
     points, postures = _posture(conn, start, end, runs, only, freshness)
     manifest = {
@@ -397,14 +400,17 @@ def _prepare(conn: Connection, start: datetime, end: datetime, controls: list[st
 
 def export_bundle(engine: Engine, start: datetime, end: datetime, controls: list[str] | None,
                   out_path: Path | str, public_key_hex: str | None = None,
-                  freshness: timedelta = DEFAULT_FRESHNESS) -> BundleSummary:
+                  freshness: timedelta = DEFAULT_FRESHNESS,
+                  progress: Progress | None = None) -> BundleSummary:
     """Write the bundle for [start, end] to `out_path` (replaced only once complete).
     `public_key_hex`: the raw Ed25519 public key that signed the window (None: the one the
-    database registered for the window's runs)."""
+    database registered for the window's runs). `progress` counts the resource versions read
+    per source and the evidence files written."""
     out = Path(out_path)
     partial = out.with_name(out.name + ".partial")
     with engine.connect() as conn:
-        manifest, public = _prepare(conn, start, end, controls, public_key_hex, freshness)
+        manifest, public = _prepare(conn, start, end, controls, public_key_hex, freshness,
+                                    progress)
         text = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False)
         pem = public.public_bytes(serialization.Encoding.PEM,
                                   serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -414,11 +420,13 @@ def export_bundle(engine: Engine, start: datetime, end: datetime, controls: list
                 zf.writestr(MANIFEST, text)
                 zf.writestr(PUBLIC_KEY, pem)
                 zf.writestr(REPORT, render_report(json.loads(text)))
-                _write_evidence(conn, zf, files)
+                _write_evidence(conn, zf, files, progress)
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
     os.replace(partial, out)
+    if progress is not None:
+        progress.done(EXPORT_TASK, "written")
     return BundleSummary(
         path=str(out), first_seq=manifest["window"]["first_seq"],
         last_seq=manifest["window"]["last_seq"], runs=len(manifest["runs"]),
@@ -427,7 +435,12 @@ def export_bundle(engine: Engine, start: datetime, end: datetime, controls: list
         key_id=manifest["public_key"]["key_id"])
 
 
-def _write_evidence(conn: Connection, zf: zipfile.ZipFile, digests: list[str]) -> None:
+# The task that an export's progress is counted as.
+EXPORT_TASK = "export"
+
+
+def _write_evidence(conn: Connection, zf: zipfile.ZipFile, digests: list[str],
+                    progress: Progress | None) -> None:
     for i in range(0, len(digests), _CHUNK):
         rows = conn.execute(sa.select(BLOBS.c.digest, BLOBS.c.body)
                             .where(BLOBS.c.digest.in_(digests[i:i + _CHUNK])))
@@ -437,3 +450,5 @@ def _write_evidence(conn: Connection, zf: zipfile.ZipFile, digests: list[str]) -
                 raise BundleError(f"blob {digest}: content does not match its digest: the "
                                   "ledger is broken (see `annexa verify`)")
             zf.writestr(evidence_path(digest), data)
+            if progress is not None:
+                progress.count(EXPORT_TASK, "evidence files", resources=1)

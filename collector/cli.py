@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 from checks.registry import load_all
 from collector import config as configuration
 from collector.config import Config, ConfigError
-from collector.safe_output import SafeFormatter, TerminalStream, cell, printable
+from collector.safe_output import JsonFormatter, SafeFormatter, TerminalStream, cell, printable
 from collector.tables import STATUS_STYLES, Column, print_table, render
 
 if TYPE_CHECKING:  # the commands import the engine's modules lazily, to start fast
@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the commands import the engine's modules lazily, to start f
     from collector.ledger import Signer
     from collector.organizations import UnitRunner
     from collector.pipeline import RunOutcome
+    from collector.progress import Progress
     from collector.soa import Loaded
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -65,24 +66,26 @@ def _signer(cfg: Config):  # type: ignore[no-untyped-def]
 def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
     from collector.locks import SourceBusy
     from collector.organizations import collect
+    from collector.progress_display import live_progress
 
     sources = [cfg.source(args.source)] if args.source else cfg.sources
     if not sources:
         raise ConfigError(f"{cfg.path}: sources: no source is configured")
     engine, signer = _engine(cfg), _signer(cfg)
-    _load_configured_soa(cfg, engine, signer)
     runner = _queue_runner(cfg, engine)
     code = EXIT_OK
-    for source in sources:
-        try:
-            outcomes = collect(engine, source, signer, writer=cfg.writer, wait=args.wait,
-                               run_units=runner)
-        except SourceBusy as exc:
-            print(f"{source.name}: not collected: {printable(str(exc))}", file=sys.stderr)
-            code = EXIT_FAILED
-            continue
-        for out in outcomes:
-            code = max(code, print_outcome(out))
+    with live_progress(args.quiet) as progress:
+        _load_configured_soa(cfg, engine, signer, progress)
+        for source in sources:
+            try:
+                outcomes = collect(engine, source, signer, writer=cfg.writer, wait=args.wait,
+                                   run_units=runner, progress=progress)
+            except SourceBusy as exc:
+                print(f"{source.name}: not collected: {printable(str(exc))}", file=sys.stderr)
+                code = EXIT_FAILED
+                continue
+            for out in outcomes:
+                code = max(code, print_outcome(out))
     if cfg.people is not None:
         code = max(code, _collect_people(cfg, engine, signer, args.wait))
     return code
@@ -319,23 +322,24 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     if not cfg.sources:
         raise ConfigError(f"{cfg.path}: sources: no source is configured")
     engine, signer = _engine(cfg), _signer(cfg)
-    _load_configured_soa(cfg, engine, signer)
+    _load_configured_soa(cfg, engine, signer, None)
     Service(cfg, engine, signer).serve()
     return EXIT_OK
 
 
-def _load_configured_soa(cfg: Config, engine: Engine, signer: Signer) -> None:
+def _load_configured_soa(cfg: Config, engine: Engine, signer: Signer,
+                         progress: Progress | None) -> None:
     """`soa:` in the configuration: loaded before collecting, so that a changed file becomes a
     new version of the SoA (an unchanged one adds nothing)."""
     if cfg.soa is not None:
-        _print_loaded(_load_soa(engine, signer, cfg.soa))
+        _print_loaded(_load_soa(engine, signer, cfg.soa, progress))
 
 
-def _load_soa(engine: Engine, signer: Signer, path: Path) -> Loaded:
+def _load_soa(engine: Engine, signer: Signer, path: Path, progress: Progress | None) -> Loaded:
     from collector import soa
 
     try:
-        return soa.load(engine, signer, path)
+        return soa.load(engine, signer, path, progress)
     except soa.SoaError as exc:
         raise UsageError(f"the Statement of Applicability was not loaded:\n{exc}") from None
 
@@ -414,11 +418,15 @@ def cmd_soa(cfg: Config, args: argparse.Namespace) -> int:
 
     engine = _engine(cfg)
     if args.soa_command == "load":
+        from collector.progress_display import live_progress
+
         path = Path(args.file) if args.file else cfg.soa
         if path is None:
             raise UsageError("soa load: give the SoA file, or name it as `soa:` in the "
                              "configuration")
-        _print_loaded(_load_soa(engine, _signer(cfg), path))
+        with live_progress(args.quiet) as progress:
+            loaded = _load_soa(engine, _signer(cfg), path, progress)
+        _print_loaded(loaded)
         return EXIT_OK
     from collector import soa_report
 
@@ -593,6 +601,7 @@ def cmd_snapshot(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_export(cfg: Config, args: argparse.Namespace) -> int:
     from collector.bundle import BundleError, export_bundle
     from collector.ledger import load_public_key, public_raw
+    from collector.progress_display import live_progress
     from collector.snapshot import UnknownControl
 
     start = _window_bound(args.start, "--from", start=True)
@@ -611,8 +620,9 @@ def cmd_export(cfg: Config, args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UsageError(f"signing_key {cfg.signing_key}: {exc}") from None
     try:
-        summary = export_bundle(_engine(cfg), start, end, args.control, Path(args.out),
-                                public_hex, cfg.freshness_window)
+        with live_progress(args.quiet) as progress:
+            summary = export_bundle(_engine(cfg), start, end, args.control, Path(args.out),
+                                    public_hex, cfg.freshness_window, progress)
     except UnknownControl as exc:
         raise UsageError(f"--control {exc}") from None
     except BundleError as exc:
@@ -697,6 +707,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="annexa", description=__doc__)
     p.add_argument("--config", help="configuration file (default: $ANNEXA_CONFIG or ./annexa.yaml)")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no live progress on a terminal (collect, export, soa load)")
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="json: one JSON object a line on stderr (ts, level, logger, message "
+                        "and the record's extra fields)")
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("collect", help="collect every source (or one) now and seal the run")
     c.add_argument("--source", help="only this source")
@@ -871,7 +886,8 @@ def _main(argv: Sequence[str] | None) -> int:
     limit_malloc_arenas()
     args = build_parser().parse_args(argv)
     handler = logging.StreamHandler()
-    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if args.log_format == "json" else
+                         SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
     if args.verbose or args.command in ("run", "demo", "worker"):
         logging.getLogger("annexa").setLevel(logging.INFO)

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from collector import migrate
+
+log = logging.getLogger("annexa.db")
+T = TypeVar("T")
+
+# How long the end of a run waits for a PostgreSQL server that went away (a restart, a
+# failover) to come back, so that the run is recorded and sealed rather than left to the next.
+RECONNECT_WITHIN = 120.0
 
 # The writer sends its batches in pipeline mode (libpq 14) and a seal streams a source's state
 # in chunks (libpq 17). psycopg[binary] ships a recent libpq; a psycopg built on an older
@@ -63,6 +73,45 @@ def engine_for(url: str, *, check_schema: bool = True) -> Engine:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
+
+
+def describe(exc: BaseException) -> str:
+    """A database error in one line, in the driver's words, without SQLAlchemy's statement,
+    parameters and links."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return f"{type(exc.orig).__name__}: {_one_line(exc.orig)}"
+    return f"{type(exc).__name__}: {_one_line(exc)}"
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """The PostgreSQL server ended the session or refused a new one: it is restarting, failing
+    over or shutting down. SQLite's operational errors (locked, full) are no such thing. The
+    writer speaks to psycopg directly, so its errors come unwrapped."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig
+    import psycopg
+
+    return isinstance(exc, psycopg.OperationalError)
+
+
+def once_reachable(work: Callable[[], T], *, within: float = RECONNECT_WITHIN) -> T:
+    """`work()`, done again while the database connection is lost, until the server is back or
+    `within` seconds have passed (then the last error is raised). `work` must be safe to
+    repeat: each attempt is its own transaction."""
+    deadline = time.monotonic() + within
+    delay = 0.25
+    while True:
+        try:
+            return work()
+        except DBAPIError as exc:
+            if not connection_lost(exc) or time.monotonic() + delay > deadline:
+                raise
+            log.warning("the database connection was lost (%s); trying again in %.1f s",
+                        describe(exc), delay)
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
 
 
 def _require_libpq() -> None:

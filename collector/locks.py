@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from collector.db import connection_lost
 from collector.schema import RunLock, now
 
 LOCKS = RunLock.__table__
@@ -76,9 +77,7 @@ def source_lock(engine: Engine, source: str, wait: float = 0.0) -> Iterator[None
             try:
                 yield
             finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:c, hashtext(:s))"),
-                             {"c": _SOURCE_CLASS, "s": source})
-                conn.commit()
+                _pg_release(conn, source)
         return
     me = holder_id()
     _row_acquire(engine, source, me, wait)
@@ -87,6 +86,18 @@ def source_lock(engine: Engine, source: str, wait: float = 0.0) -> Iterator[None
     finally:
         with engine.begin() as conn:
             conn.execute(LOCKS.delete().where(LOCKS.c.source == source, LOCKS.c.holder == me))
+
+
+def _pg_release(conn: Connection, source: str) -> None:
+    try:
+        conn.execute(sa.text("SELECT pg_advisory_unlock(:c, hashtext(:s))"),
+                     {"c": _SOURCE_CLASS, "s": source})
+        conn.commit()
+    except sa.exc.DBAPIError as exc:
+        # A session's advisory locks end with it: a server that ended the session (a
+        # restart) has released the lock already.
+        if not connection_lost(exc):
+            raise
 
 
 def _pg_acquire(conn: Connection, source: str, wait: float) -> None:

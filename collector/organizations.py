@@ -29,7 +29,8 @@ from collector.ledger import Signer
 from collector.locks import SourceBusy, source_lock
 from collector.metrics import schedule_interval
 from collector.model import CollectionError, Resource, Scope
-from collector.pipeline import ApiObserver, RunOutcome, WriterMode, collect_source
+from collector.pipeline import RunOutcome, WriterMode, collect_source
+from collector.progress import ApiObserver, Progress, observing
 from collector.schema import now
 from collector.store import BLOBS, VERSIONS, decompress
 from connectors.aws.organization import Listing, list_organization, member_settings
@@ -75,7 +76,7 @@ def units_of(conn: Connection, source: str) -> dict[str, str]:
 
 def in_turn(engine: Engine, signer: Signer, *, stop: threading.Event | None = None,
             api_observer: ApiObserver | None = None, writer: WriterMode = "auto",
-            wait: float = 0.0) -> UnitRunner:
+            wait: float = 0.0, progress: Progress | None = None) -> UnitRunner:
     """Collect the units one after another in this process (without a queue)."""
     def run(units: list[SourceConfig]) -> list[RunOutcome]:
         outcomes = []
@@ -85,7 +86,7 @@ def in_turn(engine: Engine, signer: Signer, *, stop: threading.Event | None = No
             try:
                 outcomes.append(collect_source(engine, unit, signer, stop=stop,
                                                api_observer=api_observer, writer=writer,
-                                               wait=wait))
+                                               wait=wait, progress=progress))
             except SourceBusy as exc:
                 log.warning("%s: skipped this collection", exc)
         return outcomes
@@ -95,7 +96,8 @@ def in_turn(engine: Engine, signer: Signer, *, stop: threading.Event | None = No
 def collect(engine: Engine, source: SourceConfig, signer: Signer, *,
             stop: threading.Event | None = None, api_observer: ApiObserver | None = None,
             writer: WriterMode = "auto", wait: float = 0.0,
-            run_units: UnitRunner | None = None) -> list[RunOutcome]:
+            run_units: UnitRunner | None = None,
+            progress: Progress | None = None) -> list[RunOutcome]:
     """Collect a source now: one run, or an organisation's runs. Units run in this process,
     or through `run_units` (the cluster's queue). Raises SourceBusy, having stored nothing,
     when another process collects it here."""
@@ -103,27 +105,29 @@ def collect(engine: Engine, source: SourceConfig, signer: Signer, *,
         if run_units is not None:
             return run_units([source])
         return [collect_source(engine, source, signer, stop=stop, api_observer=api_observer,
-                               writer=writer, wait=wait)]
+                               writer=writer, wait=wait, progress=progress)]
     runner = run_units or in_turn(engine, signer, stop=stop, api_observer=api_observer,
-                                  writer=writer)
+                                  writer=writer, progress=progress)
     return collect_organization(engine, source, signer, runner, api_observer=api_observer,
-                                wait=wait)
+                                wait=wait, progress=progress)
 
 
 def collect_organization(engine: Engine, source: SourceConfig, signer: Signer,
                          run_units: UnitRunner, *, api_observer: ApiObserver | None = None,
-                         wait: float = 0.0) -> list[RunOutcome]:
+                         wait: float = 0.0, progress: Progress | None = None
+                         ) -> list[RunOutcome]:
     """List the organisation, collect its accounts with `run_units`, retire the accounts no
     longer collected, then seal the organisation's own run. Outcomes in that order; a listing
     that fails is the organisation's failed run alone (no account is touched). One
     collection of an organisation at a time: the others raise SourceBusy."""
     with source_lock(engine, source.name + UNIT_SEPARATOR, wait):
-        return _collect_organization(engine, source, signer, run_units, api_observer)
+        return _collect_organization(engine, source, signer, run_units,
+                                     observing(api_observer, progress, source.name), progress)
 
 
 def _collect_organization(engine: Engine, source: SourceConfig, signer: Signer,
-                          run_units: UnitRunner,
-                          api_observer: ApiObserver | None) -> list[RunOutcome]:
+                          run_units: UnitRunner, api_observer: ApiObserver | None,
+                          progress: Progress | None) -> list[RunOutcome]:
     settings = source.settings()
     assert isinstance(settings, Settings) and settings.organization is not None
     try:
@@ -136,7 +140,7 @@ def _collect_organization(engine: Engine, source: SourceConfig, signer: Signer,
     outcomes += retire_left(engine, source, listing, signer)
     window = schedule_interval(source.schedule).total_seconds()
     items = _organization_items(engine, source, listing, window)
-    outcomes.append(collect_source(engine, source, signer, items=items))
+    outcomes.append(collect_source(engine, source, signer, items=items, progress=progress))
     return outcomes
 
 

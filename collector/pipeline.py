@@ -7,7 +7,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,10 +19,12 @@ from checks.registry import REGISTRY
 from collector.canonical import redacted_canonical, sha256_hex
 from collector.chain import RUNS, seal
 from collector.config import PROCESS_WRITER_FROM, SourceConfig
+from collector.db import connection_lost, describe, once_reachable
 from collector.evaluate import Evaluator, Outcome
 from collector.ledger import Signer
 from collector.locks import source_lock
 from collector.model import CollectionError, Resource, Scope
+from collector.progress import ApiObserver, Progress, observing, service_of
 from collector.schema import now
 from collector.store import PendingResource, RunWriter, WriteStats, pending_result
 from collector.writer_process import RemoteWriter, shareable_url
@@ -30,7 +32,6 @@ from connectors import connector
 
 log = logging.getLogger("annexa.pipeline")
 
-ApiObserver = Callable[[str, str, int, int], None]
 WriterMode = Literal["auto", "inline", "process"]
 
 
@@ -77,6 +78,7 @@ def collect_source(
     writer: WriterMode = "auto",
     wait: float = 0.0,
     retire: str | None = None,
+    progress: Progress | None = None,
 ) -> RunOutcome:
     """Collect `source` now and seal the run. `items` replaces the connector's stream (the
     pipeline benchmark feeds synthetic resources through every later stage this way).
@@ -84,6 +86,7 @@ def collect_source(
     resource and result of a source that is no longer collected, and keeps its history.
     `writer` says where evidence is written: in this process, in a writer process, or
     ("auto") in a writer process once the source's last run held PROCESS_WRITER_FROM resources.
+    `progress` counts resources, API calls and errors as they come, per service.
     Raises SourceBusy, having stored nothing, when another process still collects the source
     after `wait` seconds."""
     with source_lock(engine, source.name, wait):
@@ -92,8 +95,9 @@ def collect_source(
         # full collection that a run's batches set off (10k resources: 57 of 917 ms).
         gc.freeze()
         try:
-            return _collect(engine, source, signer, stop, api_observer,
-                            () if retire else items, writer, retire)
+            return _collect(engine, source, signer, stop,
+                            observing(api_observer, progress, source.name),
+                            () if retire else items, writer, retire, progress)
         finally:
             gc.unfreeze()
 
@@ -101,7 +105,8 @@ def collect_source(
 def _collect(engine: Engine, source: SourceConfig, signer: Signer,
              stop: threading.Event | None, api_observer: ApiObserver | None,
              items: Iterable[Scope | Resource | CollectionError] | None,
-             writer: WriterMode, retire: str | None = None) -> RunOutcome:
+             writer: WriterMode, retire: str | None = None,
+             progress: Progress | None = None) -> RunOutcome:
     recover_abandoned(engine, source.name, signer)
     started = time.monotonic()
     url = shareable_url(engine)
@@ -124,9 +129,13 @@ def _collect(engine: Engine, source: SourceConfig, signer: Signer,
                     break
                 if isinstance(item, Resource):
                     _resource(item, out, evaluator, digests)
+                    if progress is not None:
+                        progress.count(source.name, service_of(item.kind), resources=1)
                 elif isinstance(item, CollectionError):
                     out.add_error(item)
                     _results(evaluator.error(item), out, digests)
+                    if progress is not None:
+                        progress.count(source.name, item.service, errors=1)
                 elif isinstance(item, Scope):
                     evaluator.scope(item)
             if status == "complete":
@@ -139,17 +148,30 @@ def _collect(engine: Engine, source: SourceConfig, signer: Signer,
             else:
                 out.finish(None)
         except Exception as exc:  # the run is recorded as failed, never lost
-            log.exception("collection of %s failed", source.name)
-            status, message = "failed", f"{type(exc).__name__}: {exc}"
+            if connection_lost(exc):  # not our code's fault: the words say it all
+                log.error("collection of %s failed: the database connection was lost (%s)",
+                          source.name, describe(exc))
+            else:
+                log.exception("collection of %s failed", source.name)
+            status, message = "failed", describe(exc)
             out.salvage()
     if isinstance(out, RemoteWriter):
         extra["writer_peak_rss_kb"] = out.peak_rss_kb
         extra["collector_peak_rss_kb_with_writer"] = out.own_peak_rss_kb
-    with engine.begin() as conn:
-        conn.execute(RUNS.update().where(RUNS.c.id == run_id).values(
-            status=status, message=message, finished_at=now(), resources=out.stats.resources,
-            results=out.stats.results, errors=len(out.errors)))
-    sealed = seal(engine, run_id, signer)
+    def record() -> None:
+        with engine.begin() as conn:
+            conn.execute(RUNS.update().where(RUNS.c.id == run_id, RUNS.c.seq.is_(None)).values(
+                status=status, message=message, finished_at=now(),
+                resources=out.stats.resources, results=out.stats.results,
+                errors=len(out.errors)))
+
+    # A database restart in the middle of the run fails it (its connections are gone, and
+    # what they had not committed with them); its end is still recorded and sealed once the
+    # server is back, instead of being left to the next collection.
+    once_reachable(record)
+    sealed = once_reachable(lambda: seal(engine, run_id, signer))
+    if progress is not None:
+        progress.done(source.name, status)
     return RunOutcome(run_id, source.name, status, time.monotonic() - started, message,
                       out.errors, out.stats, sealed.seq, sealed.chain_hash, extra)
 

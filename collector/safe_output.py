@@ -8,8 +8,10 @@ title changes, hidden text), bidi overrides (text that reads other than it is) a
 from __future__ import annotations
 
 import csv
+import json
 import logging
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 # Characters a terminal acts on instead of showing: C0, DEL, C1, the line and paragraph
@@ -93,3 +95,22 @@ class CsvWriter:
 
     def writerow(self, row: Iterable[object]) -> None:
         self._writer.writerow([csv_cell(v) for v in row])
+
+
+# What every LogRecord holds; anything else on a record is an `extra` field of its own.
+_RECORD_FIELDS = {*logging.makeLogRecord({}).__dict__, "message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line (`--log-format json`): ts, level, logger, message, the record's
+    extra fields, and exc (its traceback) if any. Controls inside values are JSON escapes, as
+    the stream backstop writes them, so a line cannot be forged or act on a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        doc.update((k, v) for k, v in record.__dict__.items() if k not in _RECORD_FIELDS)
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, ensure_ascii=False, default=str).translate(_STREAM)

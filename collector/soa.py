@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ from collector import manual_ledger
 from collector.canonical import canonical, sha256_hex
 from collector.ledger import Signer
 from collector.manual_ledger import Item, RunRef
+from collector.progress import Progress
 
 SOURCE = "annexa-soa"
 KIND = "annexa.soa.control"
@@ -183,10 +185,15 @@ def _item(entry: Entry) -> Item:
     return Item(KIND, KEY_PREFIX + entry.control, canonical(entry.as_dict()))
 
 
-def load(engine: Engine, signer: Signer, path: Path) -> Loaded:
+def load(engine: Engine, signer: Signer, path: Path, progress: Progress | None = None
+         ) -> Loaded:
     """Validate the file, then record it as a new signed version if it differs from the SoA in
-    force. Raises SoaError (and stores nothing) if the file has any problem."""
+    force. Raises SoaError (and stores nothing) if the file has any problem. `progress` counts
+    the controls read and stored."""
+    task = str(path)
     entries = read(path)
+    if progress is not None:
+        progress.count(task, "read", resources=len(entries))
     items = {KEY_PREFIX + cid: _item(e) for cid, e in entries.items()}
     with engine.connect() as conn:
         current = manual_ledger.open_digests(conn, SOURCE, KIND)
@@ -194,9 +201,21 @@ def load(engine: Engine, signer: Signer, path: Path) -> Loaded:
     changed = sorted({k.removeprefix(KEY_PREFIX) for k in wanted.keys() | current.keys()
                       if wanted.get(k) != current.get(k)}, key=sort_key)
     if not changed:
+        if progress is not None:
+            progress.done(task, "unchanged")
         return Loaded(path, len(entries), [], None)
-    written = manual_ledger.write_run(engine, signer, SOURCE, items.values(), replace=True)
+    written = manual_ledger.write_run(engine, signer, SOURCE, _counted(
+        items.values(), progress, task), replace=True)
+    if progress is not None:
+        progress.done(task, "stored")
     return Loaded(path, len(entries), changed, written.run)
+
+
+def _counted(items: Iterable[Item], progress: Progress | None, task: str) -> Iterator[Item]:
+    for item in items:
+        yield item
+        if progress is not None:
+            progress.count(task, "stored", resources=1)
 
 
 def soa_at(conn: Connection, at: datetime) -> Soa:

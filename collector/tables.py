@@ -161,6 +161,8 @@ def render(columns: Sequence[Column], rows: Iterable[Sequence[object]],
         if len(row) != len(columns):
             raise ValueError(f"a table row has {len(row)} cells for {len(columns)} columns")
     widths = column_widths(columns, cells, shown.width)
+    if shown.width is None:
+        return _plain(columns, cells, widths)
     table = Table(box=None, padding=(0, GAP, 0, 0), pad_edge=False, show_edge=False,
                   collapse_padding=True, header_style="bold" if shown.colour else "")
     for column, width in zip(columns, widths, strict=True):
@@ -176,6 +178,21 @@ def render(columns: Sequence[Column], rows: Iterable[Sequence[object]],
                       markup=False, emoji=False, legacy_windows=False, soft_wrap=False)
     console.print(table)
     return "\n".join(_TRAILING.sub(r"\1", line) for line in buffer.getvalue().splitlines())
+
+
+def _plain(columns: Sequence[Column], cells: list[list[str]], widths: list[int]) -> str:
+    """A pipe's table: nothing wraps and nothing is coloured, so no layout engine is needed
+    (rich takes seconds for 10,000 rows; this, milliseconds)."""
+    def line(values: Sequence[str]) -> str:
+        return (" " * GAP).join(
+            _pad(v, w, c.justify) for v, w, c in zip(values, widths, columns, strict=True)
+        ).rstrip()
+    return "\n".join([line([c.header for c in columns]), *map(line, cells)])
+
+
+def _pad(value: str, width: int, justify: str) -> str:
+    room = " " * (width - cell_len(value))
+    return room + value if justify == "right" else value + room
 
 
 def _styled(value: str, column: Column, width: int) -> Text:

@@ -1,0 +1,180 @@
+"""Faults survived, nothing lost or invented: a collector killed with SIGKILL while it fetches,
+writes or seals, and the PostgreSQL server restarted while a run writes or seals. The
+collector is a real `annexa collect` process on a PostgreSQL server of these tests' own, and
+it is held at the phase by what would hold it there in life: an API answer that has not come,
+a table another session has locked, the chain lock another seal holds.
+
+After each fault: the posture is still the last sealed run's (nothing of the broken run
+counts), `verify` passes, and the next run's posture equals that of a clean store that
+collected the same data once."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from collector.demo.emulators import okta
+from collector.locks import _CHAIN_CLASS
+from tests.fault_support import (
+    PHASE_TIMEOUT,
+    PrivatePostgres,
+    collector,
+    private_postgres,
+    wait_until_blocked,
+)
+from tests.helpers import annexa, controls_json, failing_by_check
+from tests.okta_support import OktaFake, okta_fake, okta_server, write_config
+
+__all__ = ["okta_fake", "okta_server"]  # fixtures
+
+Posture = tuple[dict[str, str], dict[str, set[str]]]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PrivatePostgres]:
+    with private_postgres() as server:
+        yield server
+
+
+def _store(server: PrivatePostgres, tmp_path: Path, fake: OktaFake, name: str) -> Path:
+    where = tmp_path / name
+    where.mkdir()
+    return write_config(where, server.fresh_database(f"faults_{uuid.uuid4().hex[:10]}"), fake)
+
+
+def _posture(capsys: pytest.CaptureFixture[str], config: Path) -> Posture:
+    controls = controls_json(capsys, config)
+    return {c["id"]: c["status"] for c in controls}, failing_by_check(controls)
+
+
+def _engine(config: Path) -> sa.Engine:
+    from collector.config import load
+
+    return sa.create_engine(load(str(config)).database)
+
+
+def _lose_mfa(fake: OktaFake) -> None:
+    """A change the next run must record: one user's factors are gone."""
+    judy = fake.user("judy.reader")["id"]
+    fake.org.factors[judy] = []
+
+
+@contextmanager
+def _held(phase: str, fake: OktaFake, engine: sa.Engine) -> Iterator[Callable[[], None]]:
+    """Hold the next collection at `phase`; yields a function that returns once it is held."""
+    if phase == "fetching":
+        entered, release = threading.Event(), threading.Event()
+
+        def unanswered(_request: object) -> object:
+            entered.set()
+            release.wait(PHASE_TIMEOUT)
+            return okta.okta_error(503, "E0000009", "Internal Server Error")
+
+        fake.api.fail(r"^/api/v1/users", unanswered)
+        try:
+            yield lambda: None if entered.wait(PHASE_TIMEOUT) else pytest.fail(
+                "the collector never asked for the users")
+        finally:
+            release.set()
+            fake.api.heal()
+        return
+    with engine.connect() as conn:
+        if phase == "writing":
+            # Reads go on; the run's first insert of new evidence waits.
+            conn.execute(sa.text("LOCK TABLE blobs IN EXCLUSIVE MODE"))
+            yield lambda: wait_until_blocked(engine)
+        else:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:c, 0)"), {"c": _CHAIN_CLASS})
+            yield lambda: wait_until_blocked(engine, "advisory")
+        try:
+            conn.rollback()
+            conn.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+        except sa.exc.OperationalError:
+            pass  # the server was restarted under it, which ended the hold
+
+
+def _runs(engine: sa.Engine) -> list[tuple[str, int | None, str | None]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(
+            "SELECT status, seq, message FROM runs ORDER BY id"))]
+
+
+@pytest.mark.parametrize("phase", ["fetching", "writing", "sealing"])
+def test_a_collector_killed_in_any_phase_loses_and_invents_nothing(
+        postgres_server, okta_fake, tmp_path, capsys, phase):
+    config = _store(postgres_server, tmp_path, okta_fake, "faulted")
+    assert annexa(capsys, config, "db", "upgrade")[0] == 0
+    assert annexa(capsys, config, "collect")[0] == 0
+    before = _posture(capsys, config)
+    _lose_mfa(okta_fake)
+    engine = _engine(config)
+    try:
+        with _held(phase, okta_fake, engine) as reached:
+            proc = collector(config)
+            try:
+                reached()
+            finally:
+                proc.kill()
+                proc.communicate(timeout=PHASE_TIMEOUT)
+        assert _posture(capsys, config) == before, "the killed run's evidence counts"
+        assert annexa(capsys, config, "verify")[0] == 0
+
+        code, _, err = annexa(capsys, config, "collect", "--wait", str(PHASE_TIMEOUT))
+        assert code == 0, err
+        runs = _runs(engine)
+    finally:
+        engine.dispose()
+    assert [status for status, *_ in runs] == ["complete", "interrupted", "complete"]
+    assert runs[1][2] == "the collecting process stopped before sealing"
+    assert annexa(capsys, config, "verify")[0] == 0
+
+    clean = _store(postgres_server, tmp_path, okta_fake, "clean")
+    assert annexa(capsys, clean, "db", "upgrade")[0] == 0
+    assert annexa(capsys, clean, "collect")[0] == 0
+    after, expected = _posture(capsys, config), _posture(capsys, clean)
+    assert after == expected
+    assert after != before, "the change after the fault was not collected"
+
+
+@pytest.mark.parametrize("phase", ["writing", "sealing"])
+def test_a_database_restarted_under_a_run_loses_and_invents_nothing(
+        postgres_server, okta_fake, tmp_path, capsys, phase):
+    config = _store(postgres_server, tmp_path, okta_fake, "faulted")
+    assert annexa(capsys, config, "db", "upgrade")[0] == 0
+    assert annexa(capsys, config, "collect")[0] == 0
+    _lose_mfa(okta_fake)
+    engine = _engine(config)
+    try:
+        with _held(phase, okta_fake, engine) as reached:
+            proc = collector(config)
+            reached()
+            postgres_server.restart()
+            out, err = proc.communicate(timeout=PHASE_TIMEOUT)
+        if phase == "writing":
+            # What the run had not committed went with its session: it failed, and says why.
+            assert proc.returncode == 1, err
+            assert "okta-test: failed" in out
+            assert "source failed: OperationalError" in err, err
+            assert "the database connection was lost" in err, err
+        else:
+            # Its evidence was all written: the seal is made again once the server is back.
+            assert proc.returncode == 0, err
+            assert "okta-test: complete" in out
+        assert annexa(capsys, config, "verify")[0] == 0
+        code, _, err = annexa(capsys, config, "collect")
+        assert code == 0, err
+        statuses = [status for status, *_ in _runs(engine)]
+    finally:
+        engine.dispose()
+    assert statuses == ["complete", "failed" if phase == "writing" else "complete", "complete"]
+    assert annexa(capsys, config, "verify")[0] == 0
+    clean = _store(postgres_server, tmp_path, okta_fake, "clean")
+    assert annexa(capsys, clean, "db", "upgrade")[0] == 0
+    assert annexa(capsys, clean, "collect")[0] == 0
+    assert _posture(capsys, config) == _posture(capsys, clean)

@@ -13,6 +13,7 @@ the past stays provable. For status, the newest attestation of a control superse
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -35,6 +36,9 @@ DOCUMENT_KIND = "annexa.document"
 DEFAULT_REVIEW = "365d"
 MAX_DOCUMENT_BYTES = 50 * 2**20
 MAX_STATEMENT_CHARS = 20_000
+MAX_NAME_CHARS = 255
+# C0, DEL, C1 and the bidi controls: a name that would act on a terminal or read reversed.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 class AttestationError(ValueError):
@@ -87,6 +91,21 @@ class Attestation:
                    data["submitted_by"], run)
 
 
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a document's name, if it cannot. A name is only a label (documents
+    are stored by digest), but whoever later saves a document under it must not be led out of
+    their folder, nor shown a name that is not what it seems."""
+    if not name or len(name) > MAX_NAME_CHARS:
+        return f"a document name has 1 to {MAX_NAME_CHARS} characters"
+    if "/" in name or "\\" in name:
+        return "a document name is a file name, without a directory ('/' or '\\')"
+    if name in (".", ".."):
+        return f"{name!r} names a directory, not a file"
+    if _CONTROL.search(name):
+        return "a document name has no control characters"
+    return None
+
+
 def read_documents(paths: list[str]) -> list[Document]:
     """The files named by `--file`, or AttestationError naming the first that cannot be read."""
     out = []
@@ -133,6 +152,9 @@ def attest(engine: Engine, signer: Signer, control: str, statement: str, owner: 
         raise AttestationError(f"--owner {owner!r} is not an email address")
     period = review_period(review_every)
     for doc in documents:
+        problem = name_problem(doc.name)
+        if problem:
+            raise AttestationError(f"document {doc.name!r}: {problem}")
         if len(doc.content) > MAX_DOCUMENT_BYTES:
             raise AttestationError(f"document {doc.name!r}: {len(doc.content)} bytes, more "
                                    f"than the {MAX_DOCUMENT_BYTES} a document may have")

@@ -7,11 +7,16 @@ window with no seq missing; every evidence file against its digest; every resour
 check result against its digest and its inclusion proof in the Merkle root of its run; that each
 control is stated `fail` exactly where the results show a failure; and that report.html is the
 rendering of manifest.json. The first problem found is reported, naming the file or the link.
+
+Nothing is extracted, but an auditor may unzip the bundle afterwards: an entry that would land
+outside the target directory (`..`, an absolute or drive path, a backslash), a symbolic link,
+or a name held twice (one entry verified, the other extracted) is refused before anything else.
 """
 
 from __future__ import annotations
 
 import json
+import stat
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterator
@@ -67,9 +72,33 @@ def verify_bundle(path: Path | str, public_key: Ed25519PublicKey | None = None) 
     return report
 
 
+def unsafe_entry(info: zipfile.ZipInfo, seen: set[str]) -> str | None:
+    """Why extracting this entry could write outside the target directory, if it could."""
+    name = info.filename
+    parts = name.split("/")
+    if "\\" in name:
+        return "has a backslash, a directory separator on Windows"
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return "is an absolute path"
+    if ".." in parts:
+        return "climbs out of the target directory"
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "is a symbolic link"
+    if name in seen:
+        return "appears twice"
+    return None
+
+
 def _verify(zf: zipfile.ZipFile, expected: Ed25519PublicKey | None,
             report: BundleReport) -> Iterator[str]:
-    names = set(zf.namelist())
+    seen: set[str] = set()
+    for info in zf.infolist():
+        problem = unsafe_entry(info, seen)
+        if problem:
+            yield f"zip entry {info.filename!r} {problem}: the bundle is refused"
+            return
+        seen.add(info.filename)
+    names = seen
     if MANIFEST not in names:
         yield f"{MANIFEST}: missing from the bundle"
         return

@@ -697,6 +697,21 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
     return EXIT_FAILED
 
 
+def cmd_doctor(cfg: Config, args: argparse.Namespace) -> int:
+    """Each source's access, probed: nothing is collected or stored."""
+    from collector.doctor import COLUMNS, as_json, examine, table_rows
+
+    sources = [cfg.source(args.source)] if args.source else cfg.sources
+    if not sources:
+        raise ConfigError(f"{cfg.path}: sources: no source is configured")
+    reports = [examine(source) for source in sources]
+    if args.format == "json":
+        print(json.dumps(as_json(reports), indent=2))
+    else:
+        print_table(COLUMNS, table_rows(reports))
+    return EXIT_OK if all(report.passed for report in reports) else EXIT_FAILED
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from collector.demo.run import demo
 
@@ -719,6 +734,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="when another process is collecting a source, wait this long for it "
                         "to finish (default: do not wait; the source is reported as not "
                         "collected)")
+    c = sub.add_parser("doctor", help="call each API every source needs once, and say per "
+                                      "permission: granted, denied (with the fix) or "
+                                      "unreachable (with the cause); nothing is stored")
+    c.add_argument("--source", help="only this source")
+    c.add_argument("--format", choices=("table", "json"), default="table")
     c = sub.add_parser("worker", help="run queued collections (needs queue: in the "
                                       "configuration)")
     c.add_argument("--concurrency", type=int, default=4, metavar="N",
@@ -830,7 +850,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"collect": cmd_collect, "controls": cmd_controls, "verify": cmd_verify,
             "token": cmd_token, "soa": cmd_soa, "attest": cmd_attest, "people": cmd_people,
-            "key": cmd_key, "prune": cmd_prune, "status": cmd_status,
+            "key": cmd_key, "prune": cmd_prune, "status": cmd_status, "doctor": cmd_doctor,
             "attestations": cmd_attestations,
             "snapshot": cmd_snapshot, "export": cmd_export,
             "run": cmd_run, "worker": cmd_worker}

@@ -69,17 +69,24 @@ class ApiConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8443, ge=0, le=65535)
     seal_interval: str = Field("5m", description="how often the access log is sealed")
+    bad_token_limit: int = Field(10, ge=1, le=1_000_000, description=(
+        "refused tokens from one client address within bad_token_window before it gets 429"))
+    bad_token_window: str = Field("5m", description="the window of bad_token_limit")
 
-    @field_validator("seal_interval")
+    @field_validator("seal_interval", "bad_token_window")
     @classmethod
     def _valid_interval(cls, value: str) -> str:
         if parse_duration(value) < timedelta(seconds=1):
-            raise ValueError("seal_interval must be at least 1s")
+            raise ValueError(f"{value!r} is shorter than 1s")
         return value
 
     @property
     def seal_every(self) -> timedelta:
         return parse_duration(self.seal_interval)
+
+    @property
+    def bad_token_every(self) -> timedelta:
+        return parse_duration(self.bad_token_window)
 
 
 # Annexa's own sources (the SoA, attestations, people, key handovers, the API's access log)

@@ -6,15 +6,23 @@ The page is a pure function of the manifest (no clock, no database, no external 
 
 from __future__ import annotations
 
+import html
 from collections import defaultdict
-from html import escape
 from typing import Any
 
 from collector.bundle_layout import MANIFEST, PUBLIC_KEY, evidence_path
+from collector.safe_output import printable
 
 # Bumped whenever the page changes, so that a verifier of another version does not mistake a
-# different rendering for an edited report.
-RENDERER = 1
+# different rendering for an edited report. 2: control characters shown as escapes.
+RENDERER = 2
+
+
+def escape(text: str) -> str:
+    """Text of the manifest as HTML text: markup escaped, and controls (ESC, bidi overrides)
+    shown as escapes, so a name can neither drive a terminal that prints the page nor reorder
+    what the auditor reads."""
+    return html.escape(printable(text))
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;color:#1d1d1f;padding:0 1em}

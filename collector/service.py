@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from collector import access_log, schedules, verifications
 from collector.api import ApiServer, create_app
+from collector.api.bad_tokens import BadTokenLimiter
 from collector.chain import VerifyReport, verify
 from collector.cluster.dispatch import NotSealed
 from collector.config import Config, SourceConfig
@@ -136,7 +137,7 @@ class Service:
     def _start_api(self) -> ApiServer:
         cfg = self.config.api
         app = create_app(self.engine, self.config.freshness_window, self.signer.public_hex,
-                         self.signer)
+                         self.signer, BadTokenLimiter(cfg.bad_token_limit, cfg.bad_token_every))
         api = ApiServer(app, cfg.host, cfg.port)
         api.start()
         log.info("auditor API on %s", api.url)

@@ -556,15 +556,17 @@ class RunWriter:
         """Give back what the run held: its cache on SQLite, pipeline mode on PostgreSQL.
         While a failure propagates, leaving pipeline mode only answers that the statements
         after it were aborted: that must not replace the database's own words."""
-        if self._sql.pg:
-            try:
+        try:
+            if self._sql.pg:
                 self._sql.settle()
-            except Exception:
-                if not failing:
-                    raise
-                log.debug("after a failed write of %s", self.source, exc_info=True)
-        else:
-            self.conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default
+            else:
+                self.conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default
+        except Exception:
+            # SQLite refuses every statement of a transaction that failed (a full disk) until
+            # it is rolled back, which salvage() does next.
+            if not failing:
+                raise
+            log.debug("after a failed write of %s", self.source, exc_info=True)
 
     def close_unseen(self, registered_checks: set[str]) -> None:
         """Close what this run did not see: resources gone, and results no longer produced.

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from checks.registry import load_all
 from collector import config as configuration
 from collector.api import ApiServer, create_app
+from collector.api.bad_tokens import BadTokenLimiter
 from collector.db import engine_for
 from collector.ledger import load_or_create_signer
 from tests.helpers import annexa, emulator_client, write_config
@@ -83,14 +84,14 @@ def expire(database_url: str, name: str, at: datetime) -> None:
 
 
 @contextmanager
-def api_server(config: Path) -> Iterator[str]:
+def api_server(config: Path, bad_tokens: BadTokenLimiter | None = None) -> Iterator[str]:
     """The auditor API of this configuration, served by uvicorn on a free loopback port."""
     cfg = configuration.load(str(config))
     load_all()
     engine = engine_for(cfg.database)
     signer = load_or_create_signer(cfg.signing_key)
-    server = ApiServer(create_app(engine, cfg.freshness_window, signer.public_hex),
-                       "127.0.0.1", 0)
+    server = ApiServer(create_app(engine, cfg.freshness_window, signer.public_hex,
+                                  bad_tokens=bad_tokens), "127.0.0.1", 0)
     server.start()
     try:
         yield server.url

@@ -6,13 +6,16 @@ lock, the chain lock) and to know when it is held there."""
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,3 +128,86 @@ def wait_until_blocked(engine: sa.Engine, wait_event: str | None = None) -> None
             conn.rollback()
             time.sleep(POLL)
     raise AssertionError(f"no session waited for a lock within {PHASE_TIMEOUT} s")
+
+
+class CuttingProxy:
+    """A loopback TCP proxy in front of `target` that misbehaves as networks do: the
+    connections numbered in `cut` are reset (RST) once `cut_after` bytes of the answer have
+    passed, those in `stall` are accepted and never answered. The TLS inside passes through
+    untouched. Connections are numbered from 1 in the order they are accepted."""
+
+    def __init__(self, target: tuple[str, int], *, cut: Callable[[int], bool],
+                 cut_after: int = 0, stall: Callable[[int], bool] = lambda _n: False) -> None:
+        self.target, self.cut, self.cut_after, self.stall = target, cut, cut_after, stall
+        self.accepted = 0
+        self.cuts = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, name="cutting-proxy", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def close(self) -> None:
+        # Closing alone would not wake the accept() in progress; a shutdown does (Linux).
+        self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        with self._lock:
+            for sock in self._open:
+                sock.close()
+        self._thread.join(PHASE_TIMEOUT)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.accepted += 1
+                number = self.accepted
+                self._open.append(client)
+            if self.stall(number):
+                continue  # held open, never answered, until close()
+            upstream = socket.create_connection(self.target)
+            with self._lock:
+                self._open.append(upstream)
+            limit = self.cut_after if self.cut(number) else None
+            threading.Thread(target=self._relay, args=(client, upstream, limit),
+                             daemon=True).start()
+
+    def _relay(self, client: socket.socket, upstream: socket.socket, limit: int | None) -> None:
+        """Both directions in one thread, so that a cut closes the socket at once (a socket
+        that another thread is reading from stays open until that read returns)."""
+        passed = 0
+        try:
+            while True:
+                readable, _, _ = select.select([client, upstream], [], [], PHASE_TIMEOUT)
+                if not readable:
+                    return
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    if sock is client:
+                        upstream.sendall(data)
+                        continue
+                    if limit is not None and passed + len(data) >= limit:
+                        client.sendall(data[:limit - passed])
+                        with self._lock:
+                            self.cuts += 1
+                        # A reset, not an orderly close: the peer learns of it as a network
+                        # failure.
+                        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                          struct.pack("ii", 1, 0))
+                        return
+                    client.sendall(data)
+                    passed += len(data)
+        except OSError:
+            return
+        finally:
+            client.close()
+            upstream.close()

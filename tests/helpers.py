@@ -35,6 +35,32 @@ def config_file(tmp_path: Path, database_url: str, source: dict[str, Any]) -> Pa
     return path
 
 
+PEOPLE_CHECKS = ("people.leaver_holds_no_active_account",
+                 "people.account_belongs_to_active_person", "people.privileged_account_has_mfa",
+                 "people.privilege_held_through_known_account")
+
+
+def people_config(capsys: pytest.CaptureFixture[str], tmp_path: Path, database_url: str,
+                  sources: list[dict[str, Any]], people: dict[str, Any]) -> Path:
+    """annexa.yaml with these sources and `people:`, its database migrated and every source
+    collected once (and the people joined after them)."""
+    path = tmp_path / "annexa.yaml"
+    path.write_text(yaml.safe_dump({
+        "database": database_url, "signing_key": str(tmp_path / "signing.key"),
+        "metrics": {"host": "127.0.0.1", "port": 0}, "api": {"host": "127.0.0.1", "port": 0},
+        "sources": sources, "people": people}))
+    assert annexa(capsys, path, "db", "upgrade")[0] == 0
+    code, _, err = annexa(capsys, path, "collect")
+    assert code == 0, err
+    return path
+
+
+def people_failing(capsys: pytest.CaptureFixture[str], config: Path) -> dict[str, set[str]]:
+    """The failing subjects of each people check (empty sets included)."""
+    failing = failing_by_check(controls_json(capsys, config))
+    return {c: failing.get(c, set()) for c in PEOPLE_CHECKS}
+
+
 def annexa(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> tuple[int, str, str]:
     capsys.readouterr()
     code = main(["--config", str(config), *args])

@@ -245,6 +245,47 @@ def test_owner_tokens_attest_only_their_controls(tmp_path, database_url, capsys)
     verified(capsys, config)
 
 
+def test_a_document_named_to_climb_out_is_kept_by_its_base_name_or_refused(
+        tmp_path, database_url, capsys, monkeypatch):
+    config = upgraded(capsys, manual_config(tmp_path, database_url))
+    # The CLI reads the file its operator names, wherever it is, and keeps only its base name.
+    planted = tmp_path / "etc" / "passwd"
+    planted.parent.mkdir()
+    planted.write_bytes(b"root:x:0:0::/root:/bin/sh\n")
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    code, out, err = annexa(capsys, config, "attest", "A.5.1", "--statement", "in place",
+                            "--owner", "owner@example.com", "--file", "../../etc/passwd")
+    assert code == 0, out + err
+    digest = hashlib.sha256(planted.read_bytes()).hexdigest()
+    assert f"  document passwd: sha256 {digest}" in out
+    (held,) = run_json(capsys, config, "attestations", "--format", "json")
+    assert held["documents"] == [{"name": "passwd", "digest": digest, "size": 26}]
+
+    # The API takes names only, and refuses any that is more than a file's name.
+    owner = _token(capsys, config, "--role", "owner", "--controls", "A.5.1", "--name", "o")
+    before = counts(database_url)
+    content = base64.b64encode(b"policy").decode()
+    hostile = ["../../etc/passwd", "/etc/passwd", "..\\..\\boot.ini", "..", ".",
+               "policy\x1b[2J.pdf", "gnp.\u202eexe", "x" * 256, ""]
+    with service_api(config) as url:
+        answers = [_post(url, owner, control="A.5.1", statement="in place",
+                         owner="owner@example.com",
+                         documents=[{"name": name, "content_base64": content}])
+                   for name in hostile]
+    assert [a.status_code for a in answers] == [422] * len(hostile)
+    for name, answer in zip(hostile, answers, strict=True):
+        (problem,) = answer.json()["detail"]
+        assert problem["loc"] == ["body", "documents", 0, "name"], (name, problem)
+        assert "document name" in problem["msg"] or "names a directory" in problem["msg"] \
+            or "at most 255" in problem["msg"] or "at least 1" in problem["msg"], problem
+    assert "without a directory" in answers[0].json()["detail"][0]["msg"]
+    assert "'..' names a directory, not a file" in answers[3].json()["detail"][0]["msg"]
+    assert counts(database_url) == before, "nothing is stored for a refused name"
+    verified(capsys, config)
+
+
 def test_review_due_dates_are_metrics(tmp_path, database_url, capsys):
     config = upgraded(capsys, manual_config(tmp_path, database_url))
     _attest(capsys, config, "A.7.6", "--review-every", "10d")

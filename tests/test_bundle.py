@@ -7,6 +7,8 @@ import hashlib
 import io
 import json
 import re
+import stat
+import warnings
 import zipfile
 from collections.abc import Callable
 from datetime import timedelta
@@ -17,12 +19,14 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from collector import ledger
+from collector import ledger, tokens
 from collector.bundle import MerkleTree
 from collector.cli import main
 from collector.report_html import render_report
+from collector.web.rendering import stamp
 from tests.bundle_history import SECRETS, History, build_history
 from tests.helpers import annexa
+from tests.web_support import seeded_service
 
 MFA = "aws.iam.user_console_mfa_enabled"
 ROTATION = "aws.kms.key_rotation_enabled"
@@ -394,6 +398,63 @@ def test_unreadable_inputs(sealed, tmp_path, capsys):
                          _edit_manifest(lambda m: m.pop("results")))
     code, text = _verify(capsys, truncated)
     assert code == 1 and "manifest.json: malformed (KeyError: 'results')" in text
+
+
+def _symlink(name: str, target: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16  # as `zip --symlinks` stores one
+    return info
+
+
+@pytest.mark.parametrize("entry, body, expected", [
+    ("../x", b"{}", "'../x' climbs out of the target directory"),
+    ("evidence/../../../x", b"{}", "'evidence/../../../x' climbs out of the target directory"),
+    ("/tmp/annexa-planted", b"{}", "'/tmp/annexa-planted' is an absolute path"),
+    ("C:/Windows/x", b"{}", "'C:/Windows/x' is an absolute path"),
+    ("evidence\\..\\..\\x", b"{}", "'evidence\\\\..\\\\..\\\\x' has a backslash"),
+    (_symlink("evidence/passwd.json", "/etc/passwd"), b"/etc/passwd",
+     "'evidence/passwd.json' is a symbolic link"),
+    ("manifest.json", b"{}", "'manifest.json' appears twice"),
+], ids=["dot-dot", "nested-dot-dot", "absolute", "drive", "backslash", "symlink", "twice"])
+def test_entries_that_would_land_outside_the_target_are_refused_by_name(
+        sealed, tmp_path, capsys, monkeypatch, entry, body, expected):
+    hostile = tmp_path / "hostile.zip"
+    with zipfile.ZipFile(sealed[0]) as source, zipfile.ZipFile(hostile, "w") as out:
+        for info in source.infolist():
+            out.writestr(info, source.read(info))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # zipfile warns of the duplicate name it writes
+            out.writestr(entry, body)
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    before = sorted(tmp_path.rglob("*"))
+    code, text = _verify(capsys, hostile)
+    assert code == 1, text
+    assert text.startswith(f"bundle BROKEN: zip entry {expected}"), text
+    assert text.rstrip().endswith("the bundle is refused"), text
+    assert sorted(tmp_path.rglob("*")) == before, "verify-bundle writes nothing"
+    assert not Path("/tmp/annexa-planted").exists()
+
+
+def test_hostile_names_are_text_in_the_report_and_the_bundle_verifies(tmp_path, capsys):
+    with seeded_service(tmp_path) as seeded:
+        auditor, _ = tokens.create(seeded.engine, role="auditor", name="report")
+        answer = requests.get(f"{seeded.url}/exports/bundle", headers={
+            "Authorization": f"Bearer {auditor}"}, params={
+            "from": stamp(seeded.first_finished - timedelta(hours=1)),
+            "to": stamp(seeded.second_finished)}, timeout=120)
+    assert answer.status_code == 200, answer.text
+    bundle = tmp_path / "hostile.zip"
+    bundle.write_bytes(answer.content)
+    report = _members(bundle)["report.html"].decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report
+    assert "<script" not in report and "<img" not in report and "onerror=alert" not in report \
+        .replace("onerror=alert(2)&gt;", "")
+    assert "\x1b" not in report, "an escape sequence is shown, not sent"
+    assert "\u202e" not in report, "a bidi override cannot reorder what the auditor reads"
+    code, text = _verify(capsys, bundle)
+    assert code == 0, text
 
 
 @pytest.mark.parametrize("size", range(1, 34))

@@ -1,5 +1,6 @@
 """Faults survived, nothing lost or invented: a collector killed with SIGKILL while it fetches,
-writes or seals, and the PostgreSQL server restarted while a run writes or seals. The
+writes or seals, the PostgreSQL server restarted while a run writes or seals, and SQLite's disk
+filling up mid-run. The
 collector is a real `annexa collect` process on a PostgreSQL server of these tests' own, and
 it is held at the phase by what would hold it there in life: an API answer that has not come,
 a table another session has locked, the chain lock another seal holds.
@@ -10,25 +11,42 @@ collected the same data once."""
 
 from __future__ import annotations
 
+import base64
+import random
+import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from bench.synthetic import SCOPE, resources
+from checks.registry import load_all
+from collector import migrate
+from collector.chain import verify
+from collector.config import SourceConfig
+from collector.db import engine_for
 from collector.demo.emulators import okta
+from collector.ledger import load_or_create_signer
 from collector.locks import _CHAIN_CLASS
+from collector.model import Resource, Scope
+from collector.pipeline import collect_source
+from collector.posture import control_states
+from collector.schema import now
+from connectors.okta import SourceUnreachable
 from tests.fault_support import (
     PHASE_TIMEOUT,
+    CuttingProxy,
     PrivatePostgres,
     collector,
     private_postgres,
     wait_until_blocked,
 )
-from tests.helpers import annexa, controls_json, failing_by_check
+from tests.helpers import annexa, controls_json, errors, evidence, failing_by_check
 from tests.okta_support import OktaFake, okta_fake, okta_server, write_config
 
 __all__ = ["okta_fake", "okta_server"]  # fixtures
@@ -178,3 +196,108 @@ def test_a_database_restarted_under_a_run_loses_and_invents_nothing(
     assert annexa(capsys, clean, "db", "upgrade")[0] == 0
     assert annexa(capsys, clean, "collect")[0] == 0
     assert _posture(capsys, config) == _posture(capsys, clean)
+
+
+# --- SQLite on a full disk -------------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 6 MB tmpfs: the first run fits, a run of bulky evidence does not."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(where)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.fail(f"mounting a tmpfs needs root, as CI runs: {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=True)
+
+
+def _bulky(n: int) -> list[Scope | Resource]:
+    """Resources whose bodies do not compress: n of them take about n * 3 KB."""
+    rng = random.Random(n)
+    items: list[Scope | Resource] = [SCOPE]
+    for item in resources(n):
+        if isinstance(item, Resource):
+            noise = base64.b64encode(rng.randbytes(3000)).decode()
+            item = SCOPE.resource(item.kind, item.key, {**item.data, "Notes": noise},
+                                  item.region)
+        items.append(item)
+    return items
+
+
+def _stored_posture(engine: sa.Engine) -> dict[str, tuple[str, list[str]]]:
+    with engine.connect() as conn:
+        states = control_states(conn, now(), timedelta(days=2))
+    return {s.id: (s.status, sorted(f for c in s.checks for f in c.failing)) for s in states}
+
+
+def test_sqlite_filling_its_disk_mid_run_loses_and_invents_nothing(small_disk, tmp_path):
+    load_all()
+    url = f"sqlite:///{small_disk / 'annexa.db'}"
+    migrate.upgrade(engine_for(url, check_schema=False))
+    engine = engine_for(url)
+    signer = load_or_create_signer(tmp_path / "signing.key")
+    source = SourceConfig(name="disk", kind="aws", regions=["us-east-1"])
+    try:
+        assert collect_source(engine, source, signer, items=_bulky(50)).status == "complete"
+        before = _stored_posture(engine)
+
+        out = collect_source(engine, source, signer, items=_bulky(3000))
+        assert out.status == "failed"
+        assert "database or disk is full" in (out.message or ""), out.message
+        assert _stored_posture(engine) != before  # a failed run makes passes unknown
+        assert verify(engine, signer.public).ok
+
+        subprocess.run(["mount", "-o", "remount,size=256m", str(small_disk)], check=True)
+        assert collect_source(engine, source, signer, items=_bulky(3000)).status == "complete"
+        report = verify(engine, signer.public)
+        assert report.ok, report.problems
+        after = _stored_posture(engine)
+    finally:
+        engine.dispose()
+
+    clean_url = f"sqlite:///{tmp_path / 'clean.db'}"
+    migrate.upgrade(engine_for(clean_url, check_schema=False))
+    clean = engine_for(clean_url)
+    try:
+        assert collect_source(clean, source, signer, items=_bulky(3000)).status == "complete"
+        assert after == _stored_posture(clean)
+    finally:
+        clean.dispose()
+
+
+# --- a network that cuts connections ---------------------------------------------------------
+
+def _through(fake: OktaFake, proxy: CuttingProxy, **options: object) -> list[object]:
+    return fake.collect(org_url=proxy.url, timeout=2, **options)
+
+
+@pytest.mark.parametrize("cut_after", [0, 300, 3000],
+                         ids=["before-the-handshake", "in-the-handshake", "in-the-answer"])
+def test_connections_cut_or_stalled_by_the_network_are_retried_to_identical_evidence(
+        okta_fake, cut_after):
+    clean = okta_fake.collect()
+    port = int(okta_fake.api.url.rsplit(":", 1)[1])
+    proxy = CuttingProxy(("127.0.0.1", port), cut=lambda n: n % 3 == 0, cut_after=cut_after,
+                         stall=lambda n: n == 5)
+    try:
+        items = _through(okta_fake, proxy)
+    finally:
+        proxy.close()
+    assert proxy.cuts > 0
+    assert not errors(items), errors(items)
+    assert evidence(items) == evidence(clean)
+
+
+def test_an_api_whose_every_connection_is_cut_fails_the_source_naming_the_cause(okta_fake):
+    port = int(okta_fake.api.url.rsplit(":", 1)[1])
+    proxy = CuttingProxy(("127.0.0.1", port), cut=lambda _n: True, cut_after=3000)
+    try:
+        with pytest.raises(SourceUnreachable, match=r"no answer ConnectionError"):
+            _through(okta_fake, proxy, max_attempts=2)
+    finally:
+        proxy.close()
+    assert proxy.cuts >= 2, "the call was not tried again"

@@ -15,7 +15,7 @@ from collector.people.adapters.gcp import member_key
 from tests.gcp_support import gcp_server
 from tests.gcp_support import source_options as gcp_options
 from tests.google_workspace_support import source_options, workspace_server
-from tests.helpers import annexa, controls_json, failing_by_check
+from tests.helpers import annexa, people_config, people_failing
 
 __all__ = ["gcp_server", "workspace_server"]  # fixtures
 
@@ -25,8 +25,6 @@ PEOPLE = workspace_fake.Tenant(
     people=(workspace_fake.Person("alice", super_admin=True),
             workspace_fake.Person("bob", enrolled=False),
             workspace_fake.Person("dana", suspended=True)))
-CHECKS = ("people.leaver_holds_no_active_account", "people.account_belongs_to_active_person",
-          "people.privileged_account_has_mfa", "people.privilege_held_through_known_account")
 OUTSIDER = "user:mallory@outside.example"
 
 
@@ -54,22 +52,13 @@ def test_gcp_bindings_are_judged_as_their_persons_accounts(
     gcp_server.reset()
     org, keys = _org()
     gcp_server.add(org)
-    cfg = {"database": database_url, "signing_key": str(tmp_path / "signing.key"),
-           "metrics": {"host": "127.0.0.1", "port": 0}, "api": {"host": "127.0.0.1", "port": 0},
-           "sources": [{"name": "workspace", "kind": "google_workspace", "schedule": "1h",
-                        "customer": PEOPLE.id,
-                        **source_options(workspace_server, tmp_path, PEOPLE, admin="alice")},
-                       {"name": "gcp-org", "kind": "gcp", "schedule": "1h",
-                        **gcp_options(gcp_server, tmp_path)}],
-           "people": {"authoritative": "workspace"}}
-    config = tmp_path / "annexa.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    assert annexa(capsys, config, "db", "upgrade")[0] == 0
-    code, _, err = annexa(capsys, config, "collect")
-    assert code == 0, err
-
-    failing = failing_by_check(controls_json(capsys, config))
-    assert {c: failing.get(c, set()) for c in CHECKS} == {
+    config = people_config(capsys, tmp_path, database_url, [
+        {"name": "workspace", "kind": "google_workspace", "schedule": "1h",
+         "customer": PEOPLE.id,
+         **source_options(workspace_server, tmp_path, PEOPLE, admin="alice")},
+        {"name": "gcp-org", "kind": "gcp", "schedule": "1h", **gcp_options(gcp_server, tmp_path)},
+    ], {"authoritative": "workspace"})
+    assert people_failing(capsys, config) == {
         "people.leaver_holds_no_active_account": {keys["dana"], keys["dana-bucket"]},
         "people.account_belongs_to_active_person": {keys["dana"], keys["dana-bucket"],
                                                     keys["outsider"]},

@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import json
 
-import yaml
-
 from collector.demo.emulators import azure as azure_emulator
 from collector.demo.emulators.azure_sample import DEV, PROD, guid
 from tests.azure_support import azure_server, tenant
 from tests.entra_support import entra_fake, entra_server
-from tests.helpers import annexa, controls_json, failing_by_check
+from tests.helpers import annexa, controls_json, failing_by_check, people_config, people_failing
 
 __all__ = ["azure_server", "entra_fake", "entra_server", "tenant"]  # fixtures
 
-CHECKS = ("people.leaver_holds_no_active_account", "people.account_belongs_to_active_person",
-          "people.privileged_account_has_mfa", "people.privilege_held_through_known_account")
 
 
 def test_role_assignments_are_judged_as_their_entra_persons_accounts(
@@ -29,17 +25,11 @@ def test_role_assignments_are_judged_as_their_entra_persons_accounts(
     bound = {name: tenant.state.role_assignment(sub, azure_emulator.OWNER, ids[name])
              for name, sub in (("frank.leaver", PROD), ("carol.nomfa", PROD),
                                ("alice.admin", DEV))}
-    cfg = {"database": database_url, "signing_key": str(tmp_path / "signing.key"),
-           "metrics": {"host": "127.0.0.1", "port": 0}, "api": {"host": "127.0.0.1", "port": 0},
-           "sources": [{**entra_fake.source(), "schedule": "1h", "max_attempts": 4},
-                       {**azure_emulator.source(tenant.api, name="azure-test"), "schedule": "1h",
-                        "backoff": 0, "max_attempts": 4}],
-           "people": {"authoritative": "entra-test"}}
-    config = tmp_path / "annexa.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    assert annexa(capsys, config, "db", "upgrade")[0] == 0
-    code, out, err = annexa(capsys, config, "collect")
-    assert code == 0, err
+    config = people_config(capsys, tmp_path, database_url, [
+        {**entra_fake.source(), "schedule": "1h", "max_attempts": 4},
+        {**azure_emulator.source(tenant.api, name="azure-test"), "schedule": "1h",
+         "backoff": 0, "max_attempts": 4},
+    ], {"authoritative": "entra-test"})
 
     code, out, err = annexa(capsys, config, "people", "--format", "json")
     assert code == 0, err
@@ -54,8 +44,7 @@ def test_role_assignments_are_judged_as_their_entra_persons_accounts(
     assert len(orphans) == len(unknown_owners)
 
     entra_key = {name: f"entra:user:{ident}" for name, ident in ids.items()}
-    failing = failing_by_check(controls_json(capsys, config))
-    assert {c: failing.get(c, set()) for c in CHECKS} == {
+    assert people_failing(capsys, config) == {
         "people.leaver_holds_no_active_account": {keys["frank.leaver"]},
         "people.account_belongs_to_active_person": orphans | {keys["frank.leaver"]},
         # Owners and directory admins without MFA registered, wherever the privilege is held.

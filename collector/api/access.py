@@ -2,6 +2,11 @@
 
 The log entry is written when the response starts, before any byte of it leaves: if the entry
 cannot be written, the client gets 503 instead of the data, so nothing is served unlogged.
+A client whose tokens were refused too often is answered 429 instead
+(collector/api/bad_tokens.py); a route that checks a token itself (the web page's sign-in form)
+counts a refusal by setting `request.state.token_refused`. A request without a valid token
+may send a body of ANONYMOUS_BODY_BYTES at most (413 beyond): enough for the sign-in form, and
+nobody without a token makes the server hold a large upload.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collector import access_log, tokens
+from collector.api.bad_tokens import BadTokenLimiter, Blocked, client_of
 from collector.schema import now
 
 log = logging.getLogger("annexa.api")
@@ -32,6 +39,7 @@ def bearer_token(scope: Scope) -> str | None:
 
 
 SESSION_COOKIE = "annexa_session"
+ANONYMOUS_BODY_BYTES = 64 * 1024
 
 
 def session_token(scope: Scope) -> str | None:
@@ -57,24 +65,32 @@ def _target(scope: Scope) -> str:
 
 
 class AccessLogMiddleware:
-    def __init__(self, app: ASGIApp, engine: Engine) -> None:
+    def __init__(self, app: ASGIApp, engine: Engine, bad_tokens: BadTokenLimiter) -> None:
         self.app = app
         self.engine = engine
+        self.bad_tokens = bad_tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         at = now()
-        try:
-            who = await run_in_threadpool(tokens.identify, self.engine,
-                                           bearer_token(scope) or session_token(scope), at)
-            problem = None
-        except tokens.TokenRefused as exc:
-            who, problem = None, str(exc)
+        client = scope.get("client")
+        address = client_of(client[0]) if client else "unknown"
+        presented = bearer_token(scope) or session_token(scope)
+        who, problem = None, None
+        blocked = self.bad_tokens.blocked(address)
+        if blocked is not None:
+            problem = blocked.detail()
+        else:
+            try:
+                who = await run_in_threadpool(tokens.identify, self.engine, presented, at)
+            except tokens.TokenRefused as exc:
+                problem = str(exc)
+                if presented:
+                    self.bad_tokens.refused(address)
         state = scope.setdefault("state", {})
         state["principal"], state["auth_problem"] = who, problem
-        client = scope.get("client")
 
         async def write(status: int) -> None:
             entry = access_log.Access(
@@ -90,6 +106,8 @@ class AccessLogMiddleware:
             nonlocal started, refused
             if message["type"] == "http.response.start":
                 started = True
+                if state.get("token_refused"):
+                    self.bad_tokens.refused(address)
                 try:
                     await write(message["status"])
                 except Exception:
@@ -101,11 +119,26 @@ class AccessLogMiddleware:
                 await send(message)
 
         try:
-            await self.app(scope, receive, logged_send)
+            if blocked is not None:
+                await _too_many(blocked, logged_send)
+            elif who is None:
+                await RequestBodyLimitMiddleware(self.app, ANONYMOUS_BODY_BYTES)(
+                    scope, receive, logged_send)
+            else:
+                await self.app(scope, receive, logged_send)
         except Exception:
             if not started:
                 await write(500)
             raise
+
+
+async def _too_many(blocked: Blocked, send: Send) -> None:
+    data = json.dumps({"detail": blocked.detail()}).encode()
+    await send({"type": "http.response.start", "status": 429,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(data)).encode()),
+                            (b"retry-after", str(blocked.retry_after).encode())]})
+    await send({"type": "http.response.body", "body": data})
 
 
 async def _unavailable(send: Send) -> None:

@@ -25,6 +25,8 @@ from starlette.background import BackgroundTask
 from collector import ocsf, oscal
 from collector.api import attest, models, queries
 from collector.api.access import AccessLogMiddleware
+from collector.api.bad_tokens import BadTokenLimiter
+from collector.api.headers import HeadedFastAPI
 from collector.bundle import BundleError, export_bundle
 from collector.canonical import canonical
 from collector.ledger import Signer
@@ -37,7 +39,9 @@ READ_ROLES = ("auditor",)
 _PROBLEM = {"model": models.Problem}
 COMMON = {401: {**_PROBLEM, "description": "missing, unknown, revoked or expired token"},
           403: {**_PROBLEM, "description": "the instant or range lies outside the token's "
-                                           "window, or the role may not read"}}
+                                           "window, or the role may not read"},
+          429: {**_PROBLEM, "description": "too many refused tokens from this client address: "
+                                           "wait for the seconds of `Retry-After`"}}
 RANGE = {400: {**_PROBLEM, "description": "`from` is after `to`"}}
 
 _bearer = HTTPBearer(auto_error=False, description="a token from `annexa token create`")
@@ -145,14 +149,16 @@ def _ids(controls: list[models.ControlId] | None) -> list[str] | None:
 
 
 def create_app(engine: Engine, freshness: timedelta, public_key_hex: str,
-               signer: Signer | None = None) -> FastAPI:
-    app = FastAPI(
+               signer: Signer | None = None, bad_tokens: BadTokenLimiter | None = None,
+               ) -> FastAPI:
+    app = HeadedFastAPI(
         title="Annexa auditor API",
         version=oscal.annexa_version(),
         description=__doc__,
         docs_url=None, redoc_url=None,  # their pages load scripts from the internet
     )
-    app.add_middleware(AccessLogMiddleware, engine=engine)
+    app.add_middleware(AccessLogMiddleware, engine=engine,
+                       bad_tokens=bad_tokens or BadTokenLimiter())
     api = APIRouter(responses=COMMON,
                     dependencies=[Depends(principal), Depends(only_known_query)])
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine
 
 from collector import attestations
@@ -27,9 +27,18 @@ _PROBLEM = {"model": models.Problem}
 
 class DocumentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=255, pattern=r"^[^/\\\x00]+$",
-                      description="the file name, without a directory")
+    name: str = Field(min_length=1, max_length=attestations.MAX_NAME_CHARS,
+                      description="the file name: no directory, not '.' or '..', no control "
+                                  "characters")
     content_base64: str = Field(description="the file's bytes, base64 (RFC 4648)")
+
+    @field_validator("name")
+    @classmethod
+    def _file_name(cls, value: str) -> str:
+        problem = attestations.name_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class AttestationIn(BaseModel):
@@ -84,7 +93,8 @@ def router(engine: Engine, signer: Signer, bearer: HTTPBearer) -> APIRouter:
         401: {**_PROBLEM, "description": "missing, unknown, revoked or expired token"},
         403: {**_PROBLEM, "description": "not an owner token, or not one for this control"},
         409: {**_PROBLEM, "description": "the SoA in force excludes the control"},
-        422: {**_PROBLEM, "description": "invalid request, document or review period"}})
+        422: {**_PROBLEM, "description": "invalid request, document or review period"},
+        429: {**_PROBLEM, "description": "too many refused tokens from this client address"}})
     def post_attestation(body: AttestationIn,
                          who: Annotated[Principal, Depends(owner)]) -> dict[str, Any]:
         """Attest a control that the token owns: the statement and documents are stored

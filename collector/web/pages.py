@@ -18,7 +18,7 @@ from collector.ledger import Signer
 from collector.posture import ControlState, control_states
 from collector.schema import now
 from collector.web import history, proofs
-from collector.web.rendering import HEADERS, page
+from collector.web.rendering import page
 from collector.web.session import (
     Csrf,
     Refused,
@@ -53,6 +53,8 @@ def router(engine: Engine, freshness: timedelta, signer: Signer | None) -> APIRo
         try:
             who = tokens.identify(engine, token, now())
         except tokens.TokenRefused as exc:
+            if token:  # counted like a refused bearer token (collector/api/access.py)
+                request.state.token_refused = True
             return page("login.html", 401, problem=str(exc), next=target, who=None)
         if who.role == "owner" and target == "/":
             target = "/due"  # the one page of an owner: its controls' attestations
@@ -107,7 +109,7 @@ def router(engine: Engine, freshness: timedelta, signer: Signer | None) -> APIRo
             material = proofs.material(conn, who, trees, version_id, when)
         if material is None:
             raise Refused(404, f"no resource version {version_id} by {when.isoformat()}")
-        return JSONResponse(material, headers=HEADERS)
+        return JSONResponse(material)
 
     @web.get("/run/{run_id}", response_class=HTMLResponse)
     def run(request: Request, run_id: int) -> HTMLResponse:

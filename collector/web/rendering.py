@@ -1,6 +1,7 @@
-"""Jinja2 with autoescape on every template, control characters shown as text, and the headers
-every page carries: a strict Content-Security-Policy (own origin only, no inline script) so the
-page works on a network without internet and hostile evidence cannot run."""
+"""Jinja2 with autoescape on every template, and control characters shown as text. The headers
+every page carries (a strict Content-Security-Policy: own origin only, no inline script, so the
+page works on a network without internet and hostile evidence cannot run) are set with the
+API's, in collector/api/headers.py."""
 
 from __future__ import annotations
 
@@ -15,11 +16,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 HERE = Path(__file__).parent
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-       "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
-           "Referrer-Policy": "same-origin", "Cache-Control": "no-store",
-           "X-Frame-Options": "DENY"}
 
 # C0 and C1 controls other than tab and newline, and the bidirectional overrides: shown as
 # escapes, so a name cannot hide text or reorder what the auditor reads.
@@ -54,4 +50,4 @@ ENV.globals.update(link=link, stamp=stamp)
 
 def page(name: str, code: int = 200, **context: Any) -> HTMLResponse:
     html = ENV.get_template(name).render(**{"at": None, "path": None, "extra": {}, **context})
-    return HTMLResponse(html, status_code=code, headers=HEADERS)
+    return HTMLResponse(html, status_code=code)

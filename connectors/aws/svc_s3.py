@@ -53,7 +53,7 @@ def _is_literal_host(host: str) -> bool:
     return True
 
 
-def _s3control(session: AwsSession, scope: Scope) -> Any:
+def s3control_client(session: AwsSession, account: str) -> Any:
     """S3 Control puts the account id in the host name ({account}.{endpoint}). An endpoint on
     an IP address or localhost (an emulator) has no such names, so there the calls go to the
     endpoint as configured: the source's endpoint_url, or botocore's own setting of it
@@ -61,7 +61,7 @@ def _s3control(session: AwsSession, scope: Scope) -> Any:
     client resolved."""
     client = session.client("s3control", session.settings.regions[0])
     if _is_literal_host(urlsplit(client.meta.endpoint_url or "").hostname or ""):
-        prefixed = f"://{scope.id}."
+        prefixed = f"://{account}."
 
         def unprefix(request: Any, **_: Any) -> None:
             request.url = request.url.replace(prefixed, "://", 1)
@@ -72,7 +72,7 @@ def _s3control(session: AwsSession, scope: Scope) -> Any:
 
 
 def _account_block(session: AwsSession, scope: Scope) -> dict[str, Any]:
-    return _s3control(session, scope).get_public_access_block(AccountId=scope.id)
+    return s3control_client(session, scope.id).get_public_access_block(AccountId=scope.id)
 
 
 @service("s3control", kinds=("aws.s3.account_public_access_block",), regional=False)

@@ -51,7 +51,7 @@ def quota_refusal(response: requests.Response) -> bool:
     return response.status_code == 403 and bool(reasons(response) & QUOTA_REASONS)
 
 
-def _client(settings: Settings, api: str, service: str, credentials: Credentials,
+def api_client(settings: Settings, api: str, service: str, credentials: Credentials,
             observer: Observer | None) -> HttpClient:
     # Token requests go through the same pinned session as the calls, so the key file's
     # token_uri is reached with the source's ca_bundle too. HttpClient renews a token that
@@ -70,8 +70,8 @@ def collect(settings: Settings, observer: Observer | None = None
     CollectionError for each listing that failed. Raises SourceUnreachable when the customer
     itself cannot be read, CredentialsUnavailable when there is no service account."""
     for_directory, for_policies = delegated(settings, DIRECTORY_SCOPES, POLICY_SCOPES)
-    directory = _client(settings, ADMIN_API, "admin", for_directory, observer)
-    policy_api = _client(settings, CLOUD_IDENTITY_API, "cloudidentity", for_policies, observer)
+    directory = api_client(settings, ADMIN_API, "admin", for_directory, observer)
+    policy_api = api_client(settings, CLOUD_IDENTITY_API, "cloudidentity", for_policies, observer)
     scope, customer = customer_scope(directory, settings.customer, KINDS)
     yield scope
     yield customer

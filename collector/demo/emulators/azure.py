@@ -63,6 +63,18 @@ API_VERSIONS: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = tuple(
          {"2023-01-01", "2024-01-01"}),
         (r"/subscriptions/[^/]+/providers/microsoft\.security/securitycontacts(/[^/]+)?",
          {"2023-12-01-preview"}),
+        # The listings of one type in a subscription (or under a server), as ARM serves them.
+        (r"/subscriptions/[^/]+/providers/microsoft\.storage/storageaccounts", {"2023-05-01"}),
+        (r"/subscriptions/[^/]+/providers/microsoft\.keyvault/vaults", {"2023-07-01"}),
+        (r"/subscriptions/[^/]+/providers/microsoft\.network/networksecuritygroups",
+         {"2023-09-01"}),
+        (r"/subscriptions/[^/]+/providers/microsoft\.sql/servers", {"2021-11-01"}),
+        (r".*/microsoft\.sql/servers/[^/]+/databases", {"2021-11-01"}),
+        (r"/subscriptions/[^/]+/providers/microsoft\.dbforpostgresql/flexibleservers",
+         {"2022-12-01"}),
+        (r"/subscriptions/[^/]+/providers/microsoft\.web/sites", {"2022-09-01"}),
+        (r"/subscriptions/[^/]+/providers/microsoft\.authorization/roleassignments",
+         {"2022-04-01"}),
     ))
 
 _QUERY = re.compile(
@@ -399,10 +411,32 @@ def install(api: FakeApi, azure: Azure) -> None:
             return forbidden(client(request), _action(request.path), f"/subscriptions/{sub}")
         body = azure.answers.get(request.path.lower())
         if body is None:
+            body = _listing(azure, sub, request.path)
+        if body is None:
             return arm_error(404, "ResourceNotFound",
                              f"The Resource '{request.path}' was not found. For more details "
                              "please go to https://aka.ms/ARMResourceNotFoundFix")
         return json_response(body, headers=arm_headers())
+
+
+def _listing(azure: Azure, sub: str, path: str) -> dict[str, Any] | None:
+    """ARM's listing of one resource type in a subscription
+    (/subscriptions/{id}/providers/{namespace}/{type}) or under a resource ({id}/{type}),
+    from the rows Resource Graph holds."""
+    match = re.fullmatch(r"(?i)/subscriptions/[^/]+/providers/([^/]+/[^/]+)", path)
+    if match is not None:
+        wanted, under = match[1].lower(), None
+    else:
+        parent, _, child = path.rpartition("/")
+        rows = [r for table in azure.tables.values() for r in table.values()
+                if r["id"].lower() == parent.lower()]
+        if not rows:
+            return None
+        wanted, under = f"{rows[0]['type'].lower()}/{child.lower()}", parent.lower() + "/"
+    value = [row for table in azure.tables.values() for row in table.values()
+             if row["type"].lower() == wanted and row["subscriptionId"].lower() == sub.lower()
+             and (under is None or row["id"].lower().startswith(under))]
+    return {"value": value} if value or match is not None else None
 
 
 def start(page_size: int = 5, tenant: str = DEMO_TENANT) -> tuple[FakeApi, Azure]:

@@ -52,6 +52,12 @@ def okta_error(status: int, code: str, summary: str,
                          status, headers)
 
 
+def origin(request: Request) -> str:
+    """The org's address as the client called it: Okta writes its links with the org's own
+    domain, whatever stands between (a proxy in front of the fake changes the port)."""
+    return request.host_url.rstrip("/")
+
+
 def invalid_token(_request: Request | None = None) -> Response:
     return okta_error(401, "E0000011", "Invalid token provided")
 
@@ -193,7 +199,7 @@ def install(api: FakeApi, org: Org, tokens: Tokens) -> Limiter:
         except ValueError:
             return okta_error(400, "E0000001", "Api validation failed: after")
         query = {k: v for k, v in request.args.items() if k != "after"}
-        base = f"{api.url}{request.path}"
+        base = f"{origin(request)}{request.path}"
         links = [f'<{base}?{urlencode(query)}>; rel="self"' if query else f'<{base}>; rel="self"']
         if after is not None:
             links.append(f'<{base}?{urlencode({**query, "after": after})}>; rel="next"')
@@ -265,9 +271,10 @@ def install(api: FakeApi, org: Org, tokens: Tokens) -> Limiter:
         except ValueError:
             return okta_error(400, "E0000001", "Api validation failed: after")
         body: dict[str, Any] = {"value": [{"id": uid, "orgId": org.id, "_links": {"roles": {
-            "href": f"{api.url}/api/v1/users/{uid}/roles"}}} for uid in page], "_links": {}}
+            "href": f"{origin(request)}/api/v1/users/{uid}/roles"}}} for uid in page],
+            "_links": {}}
         if after is not None:
-            body["_links"]["next"] = {"href": f"{api.url}/api/v1/iam/assignees/users?"
+            body["_links"]["next"] = {"href": f"{origin(request)}/api/v1/iam/assignees/users?"
                                               f"{urlencode({'limit': limit, 'after': after})}"}
         return body
 

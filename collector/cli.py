@@ -180,6 +180,20 @@ def cmd_controls(cfg: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
+    """Exit 1 when a source's (or account's) last run failed, its evidence is stale or was
+    never collected, or the last verify found the ledger broken."""
+    from collector import status, status_table
+    from collector.schema import now
+
+    report = status.gather(cfg, _engine(cfg), now())
+    if args.format == "json":
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        status_table.print_status(report)
+    return EXIT_FAILED if report.problems() else EXIT_OK
+
+
 CONTROL_COLUMNS = (Column("control"), Column("status", styles=STATUS_STYLES),
                    Column("failing checks", justify="right"), Column("title", fit="wrap"))
 FAILING_COLUMNS = (Column("check", fit="middle"), Column("failing", justify="right"),
@@ -203,15 +217,25 @@ def cmd_checks(cfg: Config | None, args: argparse.Namespace) -> int:
 
 
 def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
+    from collector import verifications
     from collector.chain import verify
     from collector.ledger import load_public_key
+    from collector.schema import now
 
     engine = _engine(cfg)
     key_path = Path(args.public_key) if args.public_key else cfg.signing_key
     if not key_path.exists():
         raise UsageError(f"{key_path}: no signing key to verify with (give --public-key)")
     expect = parse_head(args.expect_head) if args.expect_head else None
-    report = verify(engine, load_public_key(key_path), expect)
+    public = load_public_key(key_path)
+    with engine.connect() as conn:
+        seq = verifications.head_seq(conn)
+    started = now()
+    report = verify(engine, public, expect)
+    unrecorded = verifications.record(engine, report, started, now(), seq, "cli")
+    if unrecorded:
+        report.warnings.append(f"this verification was not recorded for `annexa status`: "
+                               f"{unrecorded}")
     for warning in report.warnings:
         print(f"warning: {printable(warning)}")
     if report.ok:
@@ -726,6 +750,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=("table", "json"), default="table")
     c.add_argument("--at", help="ISO 8601 instant (a date means the end of that day, UTC)")
     c.add_argument("--control", action="append", help="only this control id (repeatable)")
+    c = sub.add_parser("status", help="per source: the last run, the next one and evidence "
+                                      "freshness; the store, the last verify, the API and "
+                                      "metrics listening")
+    c.add_argument("--format", choices=("table", "json"), default="table")
     c = sub.add_parser("checks", help="every registered check and its controls")
     c.add_argument("--format", choices=("table", "json"), default="table")
     c = sub.add_parser("verify", help="recompute every digest, root, link and signature")
@@ -822,7 +850,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"collect": cmd_collect, "controls": cmd_controls, "verify": cmd_verify,
             "token": cmd_token, "soa": cmd_soa, "attest": cmd_attest, "people": cmd_people,
-            "key": cmd_key, "prune": cmd_prune, "doctor": cmd_doctor,
+            "key": cmd_key, "prune": cmd_prune, "status": cmd_status, "doctor": cmd_doctor,
             "attestations": cmd_attestations,
             "snapshot": cmd_snapshot, "export": cmd_export,
             "run": cmd_run, "worker": cmd_worker}

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -212,6 +213,22 @@ class RunLock(Base):
     source: Mapped[str] = mapped_column(String(100), primary_key=True)
     holder: Mapped[str] = mapped_column(String(300))
     acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LedgerVerification(Base):
+    """One full verification of the ledger (`annexa verify`, or the service's daily one), so
+    that `annexa status` can say when the ledger was last verified and whether it held. A
+    health record, not evidence: it is outside the chain, which a verify must not change."""
+
+    __tablename__ = "ledger_verifications"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    runs: Mapped[int] = mapped_column(Integer)
+    head_seq: Mapped[int | None] = mapped_column(Integer)  # the newest run it verified
+    by: Mapped[str] = mapped_column(String(20))  # `cli` (annexa verify) or `service`
+    problem: Mapped[str | None] = mapped_column(Text)  # the first broken record, if any
 
 
 def now() -> datetime:

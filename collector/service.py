@@ -13,17 +13,16 @@ from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import start_http_server
 from sqlalchemy import Engine
 
-from collector import access_log
+from collector import access_log, schedules, verifications
 from collector.api import ApiServer, create_app
 from collector.api.bad_tokens import BadTokenLimiter
 from collector.chain import VerifyReport, verify
 from collector.cluster.dispatch import NotSealed
-from collector.config import Config, SourceConfig, parse_schedule
+from collector.config import Config, SourceConfig
 from collector.ledger import Signer
 from collector.locks import NotStarted
 from collector.metrics import Metrics
@@ -114,9 +113,15 @@ class Service:
         return outcome
 
     def verify_ledger(self) -> VerifyReport:
-        started = time.monotonic()
+        with self.engine.connect() as conn:
+            seq = verifications.head_seq(conn)
+        started, started_at = time.monotonic(), datetime.now(UTC)
         report = verify(self.engine, self.signer.public)
         self.metrics.observe_verify(report, time.monotonic() - started)
+        unrecorded = verifications.record(self.engine, report, started_at, datetime.now(UTC),
+                                          seq, "service")
+        if unrecorded:
+            log.warning("the verification was not recorded for `annexa status`: %s", unrecorded)
         if report.ok:
             log.info("ledger intact: %d runs verified", report.runs)
         else:
@@ -139,7 +144,7 @@ class Service:
         return api
 
     def _schedule(self, source: SourceConfig, collect_at_start: bool) -> None:
-        trigger = _trigger(*parse_schedule(source.schedule))
+        trigger = schedules.trigger(source.schedule)
         # By default every source is collected once at start, so a restarted service has
         # fresh evidence instead of waiting for the next cron slot.
         first = datetime.now(UTC) if collect_at_start else trigger.get_next_fire_time(
@@ -169,9 +174,8 @@ class Service:
         for source in self.config.sources:
             self._schedule(source, collect_at_start)
         if self.config.people is not None:
-            kind, value = parse_schedule(self.config.people.schedule)
-            self.scheduler.add_job(self.join_people, _trigger(kind, value), id="annexa-people",
-                                   name="join people")
+            self.scheduler.add_job(self.join_people, schedules.trigger(self.config.people.schedule),
+                                   id="annexa-people", name="join people")
         if self.verify_every:
             self.scheduler.add_job(
                 self.verify_ledger, IntervalTrigger(seconds=int(self.verify_every.total_seconds()),
@@ -191,10 +195,3 @@ class Service:
             server.shutdown()
             thread.join(timeout=5)
             log.info("stopped")
-
-
-def _trigger(kind: str, value: object) -> IntervalTrigger | CronTrigger:
-    if kind == "interval":
-        assert isinstance(value, timedelta)
-        return IntervalTrigger(seconds=int(value.total_seconds()), timezone=UTC)
-    return CronTrigger.from_crontab(str(value), timezone=UTC)

@@ -195,3 +195,17 @@ def demo_collected(module_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
     finally:
         demo.stop()
     return demo, source, items
+
+
+class socket_closed_port:
+    """A loopback port that nothing listens on."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        return self.sock.getsockname()[1]
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()

@@ -14,7 +14,7 @@ import requests
 import sqlalchemy as sa
 import yaml
 
-from tests.helpers import annexa, controls_json, emulator_client, write_config
+from tests.helpers import annexa, controls_json, emulator_client, socket_closed_port, write_config
 
 
 def _counts(database_url: str) -> dict[str, int]:
@@ -137,20 +137,6 @@ def test_unreachable_source_fails_without_turning_failures_into_passes(
             assert new["status"] == "fail", old["id"]
         assert new["status"] != "pass", old["id"]
     assert annexa(capsys, config, "verify")[0] == 0
-
-
-class socket_closed_port:
-    """A loopback port that nothing listens on."""
-
-    def __enter__(self) -> int:
-        import socket
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        return self.sock.getsockname()[1]
-
-    def __exit__(self, *exc: object) -> None:
-        self.sock.close()
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 On a terminal a table fits its width: columns that hold keys (`Column(fit="middle")`) lose the
 middle of long values (`arn:aws:iam::1234…/role/very-long`, start and end are what tell keys
-apart), prose columns (`fit="wrap"`) wrap, and the others keep their values whole. In a pipe
+apart), prose columns (`fit="wrap"`) wrap, and the others keep their values whole; a table
+that cannot fit even then is laid out as records, a block of lines per row. In a pipe
 nothing is shortened, so that grep and scripts see every value in full. Colour only on a
 terminal, and never with NO_COLOR set (to any value) or TERM=dumb. Every cell is escaped by
 safe_output.cell, so the only escapes written are the renderer's own colours.
@@ -15,6 +16,7 @@ import os
 import re
 import shutil
 import sys
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TextIO
@@ -143,7 +145,7 @@ def column_widths(columns: Sequence[Column], rows: Sequence[Sequence[str]],
             step = min(step, excess, widths[widest] - least[widest])
             widths[widest] -= step
             excess -= step
-    return widths  # if still too wide, nothing narrows further: the terminal wraps the lines
+    return widths  # if still too wide, render() lays the rows out as records
 
 
 # A line's trailing padding, before any closing style codes.
@@ -163,6 +165,8 @@ def render(columns: Sequence[Column], rows: Iterable[Sequence[object]],
     widths = column_widths(columns, cells, shown.width)
     if shown.width is None:
         return _plain(columns, cells, widths)
+    if sum(widths) + GAP * (len(columns) - 1) > shown.width:
+        return _records(columns, cells, shown)
     table = Table(box=None, padding=(0, GAP, 0, 0), pad_edge=False, show_edge=False,
                   collapse_padding=True, header_style="bold" if shown.colour else "")
     for column, width in zip(columns, widths, strict=True):
@@ -178,6 +182,37 @@ def render(columns: Sequence[Column], rows: Iterable[Sequence[object]],
                       markup=False, emoji=False, legacy_windows=False, soft_wrap=False)
     console.print(table)
     return "\n".join(_TRAILING.sub(r"\1", line) for line in buffer.getvalue().splitlines())
+
+
+def _records(columns: Sequence[Column], cells: list[list[str]], shown: Terminal) -> str:
+    """A table too wide for the terminal even at its floors, as kubectl describes: each row a
+    block of `header  value` lines, the first column as the block's title. Keys lose their
+    middle to fit and prose wraps; nothing else is cut."""
+    label = max(cell_len(c.header) for c in columns[1:]) if len(columns) > 1 else 0
+    room = max(NARROWEST, (shown.width or 0) - label - 2 * GAP)
+    lines: list[str] = []
+    for row in cells:
+        if lines:
+            lines.append("")
+        lines.append(_styled_text(row[0], columns[0], shown, shown.width or room))
+        for column, value in zip(columns[1:], row[1:], strict=True):
+            parts = (textwrap.wrap(value, room) or [""]) if column.fit == "wrap" else [value]
+            for n, part in enumerate(parts):
+                head = column.header if n == 0 else ""
+                lines.append(" " * GAP + _pad(head, label, "left") + " " * GAP
+                             + _styled_text(part, column, shown, room))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _styled_text(value: str, column: Column, shown: Terminal, width: int) -> str:
+    text = shorten_middle(value, width) if column.fit == "middle" else value
+    style = column.styles.get(value) if shown.colour else None
+    if not style:
+        return text
+    buffer = io.StringIO()
+    Console(file=buffer, color_system="standard", force_terminal=True, highlight=False,
+            markup=False, emoji=False, soft_wrap=True).print(Text(text, style=style), end="")
+    return buffer.getvalue()
 
 
 def _plain(columns: Sequence[Column], cells: list[list[str]], widths: list[int]) -> str:

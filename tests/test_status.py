@@ -444,7 +444,9 @@ def test_a_screen_of_status_in_tmux(tmp_path, moto_url):
     root = Path(__file__).parent.parent
     signal = f"tmux -L annexa-status-{os.getpid()} wait-for"
     # The pane stays until the screen is captured.
-    command = (f"cd {root} && NO_COLOR=1 PYTHONPATH={root} {sys.executable} -m collector.cli "
+    # The pane's own size, not a COLUMNS inherited from whoever started the tmux server.
+    command = (f"cd {root} && env -u COLUMNS -u LINES NO_COLOR=1 PYTHONPATH={root} "
+               f"{sys.executable} -m collector.cli "
                f"--config {config} status; {signal} -S done; {signal} captured")
     subprocess.run([*tmux, "new-session", "-d", "-x", "120", "-y", "30", command], check=True,
                    timeout=30)

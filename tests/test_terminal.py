@@ -83,6 +83,21 @@ def test_cells_are_escaped_and_colour_is_only_the_renderers_own():
     assert_shown_safely(SGR.sub("", coloured))
 
 
+def test_a_table_too_wide_even_at_its_floors_becomes_records_that_fit():
+    columns = (Column("source", fit="middle"), *(Column(f"column {n}") for n in range(8)),
+               Column("title", fit="wrap"))
+    prose = " ".join(f"word{n}" for n in range(40))
+    row = (KEY, *(f"value-{n}-kept-whole" for n in range(8)), prose)
+    text = render(columns, [row, ("second", *("-" * 8), "short")], Terminal(80, colour=False))
+    lines = text.splitlines()
+    assert max(map(cell_len, lines)) <= 80, text
+    assert lines[0] == KEY[:80] or shorten_middle(KEY, 80) == lines[0]
+    assert all(f"column {n}  value-{n}-kept-whole" in text for n in range(8))
+    assert "second" in lines
+    assert re.findall(r"word\d+", text) == [f"word{n}" for n in range(40)], "prose wraps whole"
+    assert KEY in render(columns, [row], Terminal(None, colour=False)), "whole in a pipe"
+
+
 def test_widths_never_narrow_a_kept_column_nor_a_key_below_its_floor():
     columns = (Column("id"), Column("key", fit="middle"))
     assert column_widths(columns, [("A.5.1", KEY)], 20) == [5, 13], "exactly 20 with the gap"

@@ -58,9 +58,28 @@ def _engine(cfg: Config):  # type: ignore[no-untyped-def]
 
 
 def _signer(cfg: Config):  # type: ignore[no-untyped-def]
-    from collector.ledger import load_or_create_signer
+    from collector.held_keys import KeyUnusable
+    from collector.ledger import load_signer
 
-    return load_or_create_signer(cfg.signing_key)
+    try:
+        return load_signer(cfg.signing_key, cfg.retired_signing_keys)
+    except KeyUnusable as exc:
+        raise ConfigError(f"{cfg.path}: signing_key: {exc}") from None
+
+
+def _public_key(cfg: Config, given: str | None):  # type: ignore[no-untyped-def]
+    """The key to verify with: --public-key, else the public half of signing_key."""
+    from collector.held_keys import KeyUnusable, is_held
+    from collector.ledger import load_public_key, public_key_of
+
+    if given:
+        return load_public_key(Path(given))
+    if not is_held(cfg.signing_key) and not Path(cfg.signing_key).exists():
+        raise UsageError(f"{cfg.signing_key}: no signing key to verify with (give --public-key)")
+    try:
+        return public_key_of(cfg.signing_key)
+    except KeyUnusable as exc:
+        raise ConfigError(f"{cfg.path}: signing_key: {exc}") from None
 
 
 def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
@@ -219,15 +238,11 @@ def cmd_checks(cfg: Config | None, args: argparse.Namespace) -> int:
 def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
     from collector import verifications
     from collector.chain import verify
-    from collector.ledger import load_public_key
     from collector.schema import now
 
     engine = _engine(cfg)
-    key_path = Path(args.public_key) if args.public_key else cfg.signing_key
-    if not key_path.exists():
-        raise UsageError(f"{key_path}: no signing key to verify with (give --public-key)")
     expect = parse_head(args.expect_head) if args.expect_head else None
-    public = load_public_key(key_path)
+    public = _public_key(cfg, args.public_key)
     with engine.connect() as conn:
         seq = verifications.head_seq(conn)
     started = now()
@@ -267,6 +282,11 @@ def cmd_key(cfg: Config, args: argparse.Namespace) -> int:
     from collector.ledger import rotate_key
     from collector.schema import now
 
+    if not isinstance(cfg.signing_key, Path):
+        raise UsageError("signing_key is held in a token or KMS, where annexa makes no keys: "
+                         "make the new Ed25519 key there, name it as signing_key and the old "
+                         "one under retired_signing_keys; the next seal is the handover, "
+                         "signed by both")
     engine = _engine(cfg)
     old, new = rotate_key(cfg.signing_key)
     record = {"key_id": new.key_id, "public_key": new.public_hex,
@@ -600,7 +620,7 @@ def cmd_snapshot(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_export(cfg: Config, args: argparse.Namespace) -> int:
     from collector.bundle import BundleError, export_bundle
-    from collector.ledger import load_public_key, public_raw
+    from collector.ledger import public_raw
     from collector.progress_display import live_progress
     from collector.snapshot import UnknownControl
 
@@ -614,9 +634,9 @@ def cmd_export(cfg: Config, args: argparse.Namespace) -> int:
         raise UsageError("--out FILE.zip is required for a bundle")
     # The configured key when there is one; else the key the database registered for the runs.
     public_hex = None
-    if cfg.signing_key.exists():
+    if not isinstance(cfg.signing_key, Path) or cfg.signing_key.exists():
         try:
-            public_hex = public_raw(load_public_key(cfg.signing_key)).hex()
+            public_hex = public_raw(_public_key(cfg, None)).hex()
         except ValueError as exc:
             raise UsageError(f"signing_key {cfg.signing_key}: {exc}") from None
     try:

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from collector.held_keys import is_held
 from connectors import KINDS, connector
 
 DEFAULT_FILE = "annexa.yaml"
@@ -204,7 +205,11 @@ PROCESS_WRITER_FROM = 20_000
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
     database: str = "sqlite:///annexa.db"
-    signing_key: Path = Path("annexa-signing.key")
+    # A key file, or a key held elsewhere: a PKCS#11 URI (pkcs11:...) or an AWS KMS key ARN.
+    signing_key: Path | str = Path("annexa-signing.key")
+    retired_signing_keys: list[str] = Field(
+        default_factory=list, description="held keys that signing_key replaced (PKCS#11 URIs "
+                                          "or KMS ARNs): the newest co-signs the handover")
     metrics: MetricsConfig = MetricsConfig()
     api: ApiConfig = ApiConfig()
     freshness: str = Field("48h", description="evidence older than this makes a control stale")
@@ -219,6 +224,11 @@ class Config(BaseModel):
     soa: Path | None = Field(None, description="Statement of Applicability (YAML), loaded into "
                                                "the ledger by `collect` and `run`")
     path: Path | None = Field(None, exclude=True)
+
+    @field_validator("signing_key")
+    @classmethod
+    def _key_file_or_held(cls, value: Path | str) -> Path | str:
+        return value if is_held(value) else Path(value)
 
     @field_validator("freshness")
     @classmethod
@@ -341,7 +351,7 @@ def _anchored(config: Config, path: Path) -> Config:
     """Relative paths in the file are relative to the file, not to the working directory."""
     base = path.resolve().parent
     updates: dict[str, Any] = {"path": path}
-    if not config.signing_key.is_absolute():
+    if not is_held(config.signing_key) and not Path(config.signing_key).is_absolute():
         updates["signing_key"] = base / config.signing_key
     if config.soa is not None and not config.soa.is_absolute():
         updates["soa"] = base / config.soa

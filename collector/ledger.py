@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from collector.canonical import canonical, sha256_hex
+from collector.held_keys import SigningKey, is_held, open_held
 
 GENESIS = "0" * 64
 EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
@@ -172,8 +173,8 @@ class Signer:
     use left to them: co-signing the first run this key seals (the handover). `path` is the
     key file, which `fresh()` reads again once `annexa key rotate` has replaced it."""
 
-    private: Ed25519PrivateKey
-    retired: Mapping[str, Ed25519PrivateKey] = field(default_factory=dict)
+    private: SigningKey
+    retired: Mapping[str, SigningKey] = field(default_factory=dict)
     path: Path | None = None
     stamp: int | None = None  # the key file's mtime (ns) when it was read
 
@@ -274,6 +275,23 @@ def load_or_create_signer(path: Path) -> Signer:
         key = _load_private(other)
         retired[key_id(key.public_key())] = key
     return Signer(_load_private(path), retired, path, stamp)
+
+
+def load_signer(spec: Path | str, retired: Sequence[str] = ()) -> Signer:
+    """The signer of `signing_key`: a key file (made on first use), or a key held in a PKCS#11
+    token or AWS KMS, with `retired` the held keys it replaced, for the handover."""
+    if not is_held(spec):
+        return load_or_create_signer(Path(spec))
+    old = {}
+    for other in retired:
+        key = open_held(other)
+        old[key_id(key.public_key())] = key
+    return Signer(open_held(str(spec)), old)
+
+
+def public_key_of(spec: Path | str) -> Ed25519PublicKey:
+    """The public half of `signing_key`, wherever the key is held."""
+    return open_held(spec).public_key() if is_held(spec) else load_public_key(Path(spec))
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:

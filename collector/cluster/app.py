@@ -90,9 +90,10 @@ def _engine_and_signer(cfg: Config) -> tuple[Any, Any]:
     pid = os.getpid()
     if pid not in _PROCESS:
         from collector.db import engine_for
-        from collector.ledger import load_or_create_signer
+        from collector.ledger import load_signer
 
-        _PROCESS[pid] = (engine_for(cfg.database), load_or_create_signer(cfg.signing_key))
+        _PROCESS[pid] = (engine_for(cfg.database),
+                        load_signer(cfg.signing_key, cfg.retired_signing_keys))
     return _PROCESS[pid]
 
 

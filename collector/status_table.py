@@ -3,13 +3,15 @@ health, then what makes the command exit 1."""
 
 from __future__ import annotations
 
+import re
+import textwrap
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from collector.chain import HEAD_PREFIX_DIGITS
 from collector.safe_output import cell
 from collector.status import Listener, SourceStatus, Status
-from collector.tables import STATUS_STYLES, Column, print_table
+from collector.tables import STATUS_STYLES, Column, print_table, terminal
 
 FRESHNESS_STYLES = {"fresh": "green", "stale": "yellow", "never": "bold red", "retired": "dim"}
 # The chain head is never shortened: its 13 hex digits are what `verify --expect-head` takes.
@@ -42,7 +44,22 @@ def print_status(status: Status) -> None:
             print(f"{cell(source.name)}: a run started {_span(status.at - source.unsealed_since)}"
                   " ago is not sealed yet: being collected, or left by a stopped process (the "
                   "next collection seals it as interrupted)")
-    print("\n".join(_health(status, problems)))
+    print("\n".join(_fitted(_health(status, problems), terminal().width)))
+
+
+def _fitted(lines: list[str], width: int | None) -> list[str]:
+    """On a terminal, long lines wrap at words under their own indent and label (`  store    `)
+    rather than wherever the terminal cuts them; in a pipe they stay whole."""
+    if width is None:
+        return lines
+    out = []
+    for line in lines:
+        label = re.match(r" *(?:\S+ {2,})?", line)
+        head = label.group(0) if label else ""
+        parts = textwrap.wrap(line[len(head):], max(20, width - len(head)),
+                              break_on_hyphens=False) or [""]
+        out += [head + parts[0], *(" " * len(head) + part for part in parts[1:])]
+    return out
 
 
 def _health(status: Status, problems: list[str]) -> list[str]:

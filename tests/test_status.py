@@ -464,3 +464,15 @@ def test_a_screen_of_status_in_tmux(tmp_path, moto_url):
     shots = root / "tests" / "output" / "screens"
     shots.mkdir(parents=True, exist_ok=True)
     (shots / "status.txt").write_text(screen)
+
+
+def test_health_lines_wrap_under_their_label_on_a_terminal_and_stay_whole_in_a_pipe():
+    from collector.status_table import _fitted
+
+    line = "  store    sqlite:////var/lib/annexa/annexa.db: reachable, schema at revision 0008"
+    wrapped = _fitted([line], 40)
+    assert all(len(part) <= 40 for part in wrapped) and len(wrapped) > 1
+    assert all(part.startswith(" " * 11) for part in wrapped[1:]), wrapped
+    assert wrapped[0].startswith("  store    sqlite:")
+    assert "".join(p.strip() for p in wrapped).replace(" ", "") == line.replace(" ", "")
+    assert _fitted([line], None) == [line]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from checks.registry import load_all
 from collector import config as configuration
-from collector.config import Config, ConfigError
+from collector.config import Config, ConfigError, SourceConfig
 from collector.safe_output import JsonFormatter, SafeFormatter, TerminalStream, cell, printable
 from collector.tables import STATUS_STYLES, Column, print_table, render
 
@@ -69,12 +69,12 @@ def _signer(cfg: Config):  # type: ignore[no-untyped-def]
 
 def _public_key(cfg: Config, given: str | None):  # type: ignore[no-untyped-def]
     """The key to verify with: --public-key, else the public half of signing_key."""
-    from collector.held_keys import KeyUnusable, is_held
+    from collector.held_keys import KeyUnusable
     from collector.ledger import load_public_key, public_key_of
 
     if given:
         return load_public_key(Path(given))
-    if not is_held(cfg.signing_key) and not Path(cfg.signing_key).exists():
+    if isinstance(cfg.signing_key, Path) and not cfg.signing_key.exists():
         raise UsageError(f"{cfg.signing_key}: no signing key to verify with (give --public-key)")
     try:
         return public_key_of(cfg.signing_key)
@@ -82,14 +82,20 @@ def _public_key(cfg: Config, given: str | None):  # type: ignore[no-untyped-def]
         raise ConfigError(f"{cfg.path}: signing_key: {exc}") from None
 
 
+def _chosen_sources(cfg: Config, args: argparse.Namespace) -> list[SourceConfig]:
+    """The sources a command works on: `--source`, else every configured one."""
+    sources = [cfg.source(args.source)] if args.source else cfg.sources
+    if not sources:
+        raise ConfigError(f"{cfg.path}: sources: no source is configured")
+    return sources
+
+
 def cmd_collect(cfg: Config, args: argparse.Namespace) -> int:
     from collector.locks import NotStarted
     from collector.organizations import collect
     from collector.progress_display import live_progress
 
-    sources = [cfg.source(args.source)] if args.source else cfg.sources
-    if not sources:
-        raise ConfigError(f"{cfg.path}: sources: no source is configured")
+    sources = _chosen_sources(cfg, args)
     engine, signer = _engine(cfg), _signer(cfg)
     runner = _queue_runner(cfg, engine)
     code = EXIT_OK
@@ -236,21 +242,15 @@ def cmd_checks(cfg: Config | None, args: argparse.Namespace) -> int:
 
 
 def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
-    from collector import verifications
-    from collector.chain import verify
-    from collector.schema import now
+    from collector.verifications import verify_and_record
 
     engine = _engine(cfg)
     expect = parse_head(args.expect_head) if args.expect_head else None
-    public = _public_key(cfg, args.public_key)
-    with engine.connect() as conn:
-        seq = verifications.head_seq(conn)
-    started = now()
-    report = verify(engine, public, expect)
-    unrecorded = verifications.record(engine, report, started, now(), seq, "cli")
-    if unrecorded:
+    verified = verify_and_record(engine, _public_key(cfg, args.public_key), "cli", expect)
+    report = verified.report
+    if verified.unrecorded:
         report.warnings.append(f"this verification was not recorded for `annexa status`: "
-                               f"{unrecorded}")
+                               f"{verified.unrecorded}")
     for warning in report.warnings:
         print(f"warning: {printable(warning)}")
     if report.ok:
@@ -721,10 +721,7 @@ def cmd_doctor(cfg: Config, args: argparse.Namespace) -> int:
     """Each source's access, probed: nothing is collected or stored."""
     from collector.doctor import COLUMNS, as_json, examine, table_rows
 
-    sources = [cfg.source(args.source)] if args.source else cfg.sources
-    if not sources:
-        raise ConfigError(f"{cfg.path}: sources: no source is configured")
-    reports = [examine(source) for source in sources]
+    reports = [examine(source) for source in _chosen_sources(cfg, args)]
     if args.format == "json":
         print(json.dumps(as_json(reports), indent=2))
     else:

@@ -351,7 +351,7 @@ def _anchored(config: Config, path: Path) -> Config:
     """Relative paths in the file are relative to the file, not to the working directory."""
     base = path.resolve().parent
     updates: dict[str, Any] = {"path": path}
-    if not is_held(config.signing_key) and not Path(config.signing_key).is_absolute():
+    if isinstance(config.signing_key, Path) and not config.signing_key.is_absolute():
         updates["signing_key"] = base / config.signing_key
     if config.soa is not None and not config.soa.is_absolute():
         updates["soa"] = base / config.soa

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from sqlalchemy import Engine
 from collector import access_log, schedules, verifications
 from collector.api import ApiServer, create_app
 from collector.api.bad_tokens import BadTokenLimiter
-from collector.chain import VerifyReport, verify
+from collector.chain import VerifyReport
 from collector.cluster.dispatch import NotSealed
 from collector.config import Config, SourceConfig
 from collector.ledger import Signer
@@ -113,15 +112,12 @@ class Service:
         return outcome
 
     def verify_ledger(self) -> VerifyReport:
-        with self.engine.connect() as conn:
-            seq = verifications.head_seq(conn)
-        started, started_at = time.monotonic(), datetime.now(UTC)
-        report = verify(self.engine, self.signer.public)
-        self.metrics.observe_verify(report, time.monotonic() - started)
-        unrecorded = verifications.record(self.engine, report, started_at, datetime.now(UTC),
-                                          seq, "service")
-        if unrecorded:
-            log.warning("the verification was not recorded for `annexa status`: %s", unrecorded)
+        verified = verifications.verify_and_record(self.engine, self.signer.public, "service")
+        report = verified.report
+        self.metrics.observe_verify(report, verified.seconds)
+        if verified.unrecorded:
+            log.warning("the verification was not recorded for `annexa status`: %s",
+                        verified.unrecorded)
         if report.ok:
             log.info("ledger intact: %d runs verified", report.runs)
         else:

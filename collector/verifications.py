@@ -6,16 +6,19 @@ found; it says that it could not record the verification."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from collector.chain import RUNS, VerifyReport
-from collector.schema import LedgerVerification
+from collector.chain import RUNS, VerifyReport, verify
+from collector.db import describe
+from collector.schema import LedgerVerification, now
 
 VERIFICATIONS = LedgerVerification.__table__
 Verifier = Literal["cli", "service"]
@@ -36,6 +39,24 @@ def head_seq(conn: Connection) -> int | None:
     return conn.scalar(sa.select(sa.func.max(RUNS.c.seq)))
 
 
+@dataclass(frozen=True)
+class Verified:
+    report: VerifyReport
+    seconds: float
+    unrecorded: str | None  # why the verification could not be recorded, if it could not
+
+
+def verify_and_record(engine: Engine, public: Ed25519PublicKey, by: Verifier,
+                      expect: tuple[int, str] | None = None) -> Verified:
+    """A full verify of the ledger (chain.verify), and its record for `annexa status`."""
+    with engine.connect() as conn:
+        seq = head_seq(conn)
+    started_at, started = now(), time.monotonic()
+    report = verify(engine, public, expect)
+    seconds = time.monotonic() - started
+    return Verified(report, seconds, record(engine, report, started_at, now(), seq, by))
+
+
 def record(engine: Engine, report: VerifyReport, started_at: datetime, finished_at: datetime,
            seq: int | None, by: Verifier) -> str | None:
     """Store one verification; the reason it could not be stored, or None."""
@@ -46,7 +67,7 @@ def record(engine: Engine, report: VerifyReport, started_at: datetime, finished_
                 runs=report.runs, head_seq=seq, by=by,
                 problem=report.problems[0] if report.problems else None))
     except SQLAlchemyError as exc:
-        return " ".join(str(getattr(exc, "orig", None) or exc).split())
+        return describe(exc)
     return None
 
 

@@ -13,7 +13,6 @@ the past stays provable. For status, the newest attestation of a control superse
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -28,6 +27,7 @@ from collector.canonical import canonical, sha256_hex
 from collector.config import parse_duration
 from collector.ledger import Signer
 from collector.manual_ledger import Item, RunRef
+from collector.safe_output import printable
 from collector.schema import now
 
 SOURCE = "annexa-attestations"
@@ -37,8 +37,6 @@ DEFAULT_REVIEW = "365d"
 MAX_DOCUMENT_BYTES = 50 * 2**20
 MAX_STATEMENT_CHARS = 20_000
 MAX_NAME_CHARS = 255
-# C0, DEL, C1 and the bidi controls: a name that would act on a terminal or read reversed.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 class AttestationError(ValueError):
@@ -101,7 +99,7 @@ def name_problem(name: str) -> str | None:
         return "a document name is a file name, without a directory ('/' or '\\')"
     if name in (".", ".."):
         return f"{name!r} names a directory, not a file"
-    if _CONTROL.search(name):
+    if printable(name) != name:  # a character that acts on a terminal or reads reversed
         return "a document name has no control characters"
     return None
 

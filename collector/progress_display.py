@@ -28,7 +28,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from collector.safe_output import TerminalStream, cell
+from collector.safe_output import TerminalStream, cell, underlying
 from collector.tables import shorten_middle, terminal
 
 
@@ -156,7 +156,7 @@ def live_progress(quiet: bool) -> Iterator[LiveProgress | None]:
         yield None
         return
     shown = terminal(sys.stderr)
-    raw = sys.stderr.stream if isinstance(sys.stderr, TerminalStream) else sys.stderr
+    raw = underlying(sys.stderr)
     console = Console(file=raw, color_system="standard" if shown.colour else None,
                       no_color=not shown.colour, force_terminal=True, highlight=False,
                       markup=False, emoji=False)

@@ -61,6 +61,12 @@ class TerminalStream:
         return getattr(self.stream, name)
 
 
+def underlying(stream: TextIO) -> TextIO:
+    """The stream a TerminalStream writes to (what colour codes, escaped cell by cell before,
+    are written to), or `stream` itself."""
+    return stream.stream if isinstance(stream, TerminalStream) else stream
+
+
 class SafeFormatter(logging.Formatter):
     """Escapes each record's message (a log line cannot be forged with a line break in a value);
     the traceback of a record keeps its lines."""

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from collector.safe_output import TerminalStream, cell
+from collector.safe_output import cell, underlying
 
 Fit = Literal["keep", "middle", "wrap"]
 ELLIPSIS = "…"
@@ -66,7 +66,7 @@ class Terminal:
 
 def terminal(stream: TextIO | None = None) -> Terminal:
     """What `stream` (default stdout) is: a terminal of some width, with or without colour."""
-    raw = _raw(stream if stream is not None else sys.stdout)
+    raw = underlying(stream if stream is not None else sys.stdout)
     try:
         tty = raw.isatty()
     except (AttributeError, ValueError, OSError):
@@ -75,10 +75,6 @@ def terminal(stream: TextIO | None = None) -> Terminal:
         return Terminal(None, False)
     colour = "NO_COLOR" not in os.environ and os.environ.get("TERM", "") != "dumb"
     return Terminal(shutil.get_terminal_size().columns, colour)
-
-
-def _raw(stream: TextIO) -> TextIO:
-    return stream.stream if isinstance(stream, TerminalStream) else stream
 
 
 def shorten_middle(text: str, width: int) -> str:
@@ -205,13 +201,13 @@ def _records(columns: Sequence[Column], cells: list[list[str]], shown: Terminal)
 
 
 def _styled_text(value: str, column: Column, shown: Terminal, width: int) -> str:
-    text = shorten_middle(value, width) if column.fit == "middle" else value
-    style = column.styles.get(value) if shown.colour else None
-    if not style:
-        return text
+    """A cell as _styled makes it, written out: in colour codes on a colour terminal."""
+    text = _styled(value, column, width)
+    if not shown.colour or not text.style:
+        return text.plain
     buffer = io.StringIO()
     Console(file=buffer, color_system="standard", force_terminal=True, highlight=False,
-            markup=False, emoji=False, soft_wrap=True).print(Text(text, style=style), end="")
+            markup=False, emoji=False, soft_wrap=True).print(text, end="")
     return buffer.getvalue()
 
 
@@ -242,4 +238,4 @@ def print_table(columns: Sequence[Column], rows: Iterable[Sequence[object]],
     out = out if out is not None else sys.stdout
     shown = terminal(out)
     text = render(columns, rows, shown) + "\n"
-    (_raw(out) if shown.colour else out).write(text)
+    (underlying(out) if shown.colour else out).write(text)

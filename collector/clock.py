@@ -6,7 +6,7 @@ may have between them."""
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -31,8 +31,7 @@ def require_clock_not_behind(engine: Engine) -> None:
                               .order_by(RUNS.c.seq.desc()).limit(1)).first()
     if newest is None or newest.finished_at is None:
         return
-    ended = newest.finished_at if newest.finished_at.tzinfo else newest.finished_at.replace(
-        tzinfo=UTC)
+    ended = newest.finished_at
     clock = now()
     if clock < ended - SKEW:
         raise ClockBehind(

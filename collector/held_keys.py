@@ -93,8 +93,7 @@ class Pkcs11Key:
 
     def _shown(self) -> str:
         """The URI without a PIN that it may carry."""
-        return self.uri.split("pin-value=")[0].rstrip("?&;") if "pin-value=" in self.uri \
-            else self.uri
+        return self.uri.split("pin-value=")[0].rstrip("?&;")
 
     def _read_pin(self, query: dict[str, str]) -> str | None:
         if "pin-value" in query:

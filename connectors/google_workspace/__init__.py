@@ -52,7 +52,7 @@ def quota_refusal(response: requests.Response) -> bool:
 
 
 def api_client(settings: Settings, api: str, service: str, credentials: Credentials,
-            observer: Observer | None) -> HttpClient:
+               observer: Observer | None) -> HttpClient:
     # Token requests go through the same pinned session as the calls, so the key file's
     # token_uri is reached with the source's ca_bundle too. HttpClient renews a token that
     # the API refuses with 401 once, and counts every call for the observer.

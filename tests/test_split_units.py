@@ -244,6 +244,26 @@ def test_management_group_options_are_validated(tenant: Tenant) -> None:
     assert tenant.settings(management_groups=["Landing.Zones(eu)-1_a"]).management_groups
 
 
+def test_doctor_asks_resource_graph_at_the_first_management_group(tenant: Tenant) -> None:
+    from collector.config import SourceConfig
+    from collector.demo.emulators.azure import source
+    from collector.doctor import examine
+
+    in_groups(tenant.state)
+
+    def graph_read() -> str:
+        options = {k: v for k, v in source(tenant.api).items() if k not in ("name", "kind")}
+        report = examine(SourceConfig.model_validate({
+            "name": AZURE, "kind": "azure", **options,
+            "management_groups": [DEV_GROUP, PROD_GROUP]}))
+        return next(c.status for c in report.checks
+                    if c.permission == "Microsoft.ResourceGraph/resources/read")
+
+    assert graph_read() == "granted"
+    tenant.state.denied_groups.add(DEV_GROUP)
+    assert graph_read() == "denied"
+
+
 # --- GCP folders -----------------------------------------------------------------------------
 
 def test_each_folder_is_a_unit_with_its_projects(cloud, tmp_path, sqlite_url, capsys) -> None:

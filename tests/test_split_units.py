@@ -6,6 +6,7 @@ at most a partial page per query and unit. Through the CLI against the loopback 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -319,6 +320,11 @@ def test_a_folder_that_answers_403_fails_alone_and_one_unnamed_is_retired(
     assert _rows(sqlite_url, "SELECT COUNT(*), MIN(valid_to_run) FROM resource_versions "
                              "WHERE source = :s", s=lab) == [(held, retired_run)]
     assert _check(controls_json(capsys, config), GCP_CHECK)["status"] == "pass"
+    code, out, err = annexa(capsys, config, "status", "--format", "json")
+    units = {u["name"]: u for u in json.loads(out)["sources"][0]["units"]}
+    assert code == 0, out + err
+    assert units[lab]["freshness"] == "retired"
+    assert units[f"{GCP}/{PROD_FOLDER}"]["freshness"] == "fresh"
     assert annexa(capsys, config, "verify")[0] == 0
 
 

@@ -2,7 +2,8 @@
 group or folder its own unit (runs, chain entries, health) with the right subscriptions or
 projects, one that answers 403 failing alone, one no longer configured retired with its
 history kept, the source's own run judging that every unit was collected; and splitting costs
-at most a partial page per query and unit. Through the CLI against the loopback fakes."""
+at most a partial page per query and unit. Through the CLI against the loopback fakes, and once
+through a worker of the cluster."""
 
 from __future__ import annotations
 
@@ -30,8 +31,9 @@ from tests.gcp_support import (
     source_options,
 )
 from tests.helpers import annexa, controls_json, failing_by_check
+from tests.test_cluster import Workers, broker, workers
 
-__all__ = ["azure_server", "cloud", "gcp_server", "tenant"]  # fixtures
+__all__ = ["azure_server", "broker", "cloud", "gcp_server", "tenant", "workers"]  # fixtures
 
 AZURE, GCP = "azure-test", "gcp-test"
 AZURE_CHECK = "azure-management-groups.every_management_group_collected"
@@ -81,6 +83,11 @@ def _gcp_config(tmp_path: Path, database_url: str, cloud: Any, folders: list[str
         "sources": [{"name": GCP, "kind": "gcp", "schedule": "1h",
                      **source_options(cloud, tmp_path, folders=folders)}]}))
     return path
+
+
+def _queued(config: Path, broker: str) -> Path:
+    config.write_text(config.read_text() + f"queue:\n  broker: {broker}\n  wait: 120s\n")
+    return config
 
 
 def _prepared(capsys: pytest.CaptureFixture[str], config: Path) -> Path:
@@ -365,3 +372,22 @@ def test_a_project_below_two_named_folders_is_the_first_named_ones(cloud, tmp_pa
     assert projects(outer_first, LAB_FOLDER) == set()
     assert projects([LAB_FOLDER, PROD_FOLDER], PROD_FOLDER) == {
         scope_key(n) for n in (GAPS, TWIN)}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_cluster_collects_each_folder_as_a_task(
+        cloud, tmp_path, database_url, broker, workers, capsys) -> None:
+    config = _prepared(capsys, _queued(_gcp_config(tmp_path, database_url, cloud,
+                                                   [PROD_FOLDER, LAB_FOLDER]), broker))
+    workers.append(Workers(config, count=1, concurrency=2, logs=tmp_path))
+    code, out, err = annexa(capsys, config, "collect")
+    assert code == 0, out + err
+    runs = _last_runs(database_url)
+    assert {status for _, status, _ in runs.values()} == {"complete"}, runs
+    assert _scopes(database_url, f"{GCP}/{PROD_FOLDER}") == {scope_key(GAPS), scope_key(TWIN)}
+    assert _scopes(database_url, f"{GCP}/{LAB_FOLDER}") == {scope_key(LAB)}
+    log = (tmp_path / "worker0.log").read_text()
+    for folder in (PROD_FOLDER, LAB_FOLDER):
+        assert f"of {GCP}/{folder}: complete" in log, "each folder is a worker's task"
+    assert _check(controls_json(capsys, config), GCP_CHECK)["status"] == "pass"
+    assert annexa(capsys, config, "verify")[0] == 0

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from checks.registry import REGISTRY
 from collector.canonical import redacted_canonical, sha256_hex
@@ -120,58 +121,29 @@ def _collect(engine: Engine, source: SourceConfig, signer: Signer,
         run_id = conn.execute(RUNS.insert().values(
             source=source.name, kind=source.kind, started_at=now(), status="running",
             resources=0, results=0, errors=0)).inserted_primary_key[0]
-    status, message = "complete", None
     extra: dict[str, Any] = {"writer": mode}
-    with _open_writer(engine, url, run_id, source.name, mode) as out:
-        evaluator = Evaluator()
-        digests: dict[str, str] = {}
-        try:
-            stream = items if items is not None else connector(source.kind).collect(
-                source.settings(), api_observer)
-            for item in stream:
-                if stop is not None and stop.is_set():
-                    status, message = "interrupted", "stopped by signal before the end of the run"
-                    break
-                if isinstance(item, Resource):
-                    _resource(item, out, evaluator, digests)
-                    if progress is not None:
-                        progress.count(source.name, service_of(item.kind), resources=1)
-                elif isinstance(item, CollectionError):
-                    out.add_error(item)
-                    _results(evaluator.error(item), out, digests)
-                    if progress is not None:
-                        progress.count(source.name, item.service, errors=1)
-                elif isinstance(item, Scope):
-                    evaluator.scope(item)
-            if status == "complete":
-                _results(evaluator.finish(), out, digests)
-                out.finish(set(REGISTRY))
-                if out.errors:
-                    status = "partial"
-                if retire:
-                    status, message = "retired", retire
-            else:
-                out.finish(None)
-        except Exception as exc:  # the run is recorded as failed, never lost
-            if connection_lost(exc):  # not our code's fault: the words say it all
-                log.error("collection of %s failed: the database connection was lost (%s)",
-                          source.name, describe(exc))
-            else:
-                log.exception("collection of %s failed", source.name)
-            status, message = "failed", describe(exc)
-            out.salvage()
-    if isinstance(out, SwitchingWriter):
-        extra["writer"] = out.mode
-    remote = out.remote if isinstance(out, SwitchingWriter) else out
-    if isinstance(remote, RemoteWriter):
-        extra["writer_peak_rss_kb"] = remote.peak_rss_kb
-        extra["collector_peak_rss_kb_with_writer"] = remote.own_peak_rss_kb
+    stats, errors = WriteStats(), []
+    try:
+        with _open_writer(engine, url, run_id, source.name, mode) as out:
+            status, message = _write(out, source, stop, api_observer, items, retire, progress)
+        stats, errors = out.stats, out.errors
+    except DBAPIError as exc:  # the writer could not even begin: nothing of the run is stored
+        if not connection_lost(exc):
+            raise
+        status, message = "failed", _failure(exc, source.name)
+    else:
+        if isinstance(out, SwitchingWriter):
+            extra["writer"] = out.mode
+        remote = out.remote if isinstance(out, SwitchingWriter) else out
+        if isinstance(remote, RemoteWriter):
+            extra["writer_peak_rss_kb"] = remote.peak_rss_kb
+            extra["collector_peak_rss_kb_with_writer"] = remote.own_peak_rss_kb
+
     def record() -> None:
         with engine.begin() as conn:
             conn.execute(RUNS.update().where(RUNS.c.id == run_id, RUNS.c.seq.is_(None)).values(
                 status=status, message=message, finished_at=now(),
-                resources=out.stats.resources, results=out.stats.results,
-                errors=len(out.errors)))
+                resources=stats.resources, results=stats.results, errors=len(errors)))
 
     # A database restart in the middle of the run fails it (its connections are gone, and
     # what they had not committed with them); its end is still recorded and sealed once the
@@ -181,7 +153,60 @@ def _collect(engine: Engine, source: SourceConfig, signer: Signer,
     if progress is not None:
         progress.done(source.name, status)
     return RunOutcome(run_id, source.name, status, time.monotonic() - started, message,
-                      out.errors, out.stats, sealed.seq, sealed.chain_hash, extra)
+                      errors, stats, sealed.seq, sealed.chain_hash, extra)
+
+
+def _write(out: Writer, source: SourceConfig, stop: threading.Event | None,
+           api_observer: ApiObserver | None,
+           items: Iterable[Scope | Resource | CollectionError] | None, retire: str | None,
+           progress: Progress | None) -> tuple[str, str | None]:
+    """Stream the connector (or `items`) into `out`, judged as it goes: the run's status and
+    message. A failure is the run's, never raised: what was written before it stays."""
+    status, message = "complete", None
+    evaluator = Evaluator()
+    digests: dict[str, str] = {}
+    try:
+        stream = items if items is not None else connector(source.kind).collect(
+            source.settings(), api_observer)
+        for item in stream:
+            if stop is not None and stop.is_set():
+                status, message = "interrupted", "stopped by signal before the end of the run"
+                break
+            if isinstance(item, Resource):
+                _resource(item, out, evaluator, digests)
+                if progress is not None:
+                    progress.count(source.name, service_of(item.kind), resources=1)
+            elif isinstance(item, CollectionError):
+                out.add_error(item)
+                _results(evaluator.error(item), out, digests)
+                if progress is not None:
+                    progress.count(source.name, item.service, errors=1)
+            elif isinstance(item, Scope):
+                evaluator.scope(item)
+        if status == "complete":
+            _results(evaluator.finish(), out, digests)
+            out.finish(set(REGISTRY))
+            if out.errors:
+                status = "partial"
+            if retire:
+                status, message = "retired", retire
+        else:
+            out.finish(None)
+    except Exception as exc:  # the run is recorded as failed, never lost
+        status, message = "failed", _failure(exc, source.name)
+        out.salvage()
+    return status, message
+
+
+def _failure(exc: Exception, source: str) -> str:
+    """The failed run's message, logged."""
+    message = describe(exc)
+    if connection_lost(exc):  # not our code's fault: the words say it all
+        message = f"the database connection was lost: {message}"
+        log.error("collection of %s failed: %s", source, message)
+    else:
+        log.exception("collection of %s failed", source)
+    return message
 
 
 def _writer_mode(engine: Engine, url: str | None, source: str, requested: WriterMode) -> str:

@@ -37,11 +37,16 @@ class Gate:
         self._app = app
         self.denied: set[str] = set()
         self.delay = 0.0  # seconds added before every answer, as a distant endpoint would
+        # While cleared, every answer waits (at most a minute) until it is set again.
+        self.open = threading.Event()
+        self.open.set()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
-        if self.delay and not environ.get("PATH_INFO", "").startswith("/moto-api"):
-            time.sleep(self.delay)
+        if not environ.get("PATH_INFO", "").startswith("/moto-api"):
+            self.open.wait(timeout=60)
+            if self.delay:
+                time.sleep(self.delay)
         if environ.get("REQUEST_METHOD") == "POST" and self.denied:
             size = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(size)
@@ -73,6 +78,7 @@ class OrgServer:
     def reset(self) -> None:
         self.gate.denied.clear()
         self.gate.delay = 0.0
+        self.gate.open.set()
         requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
 
 

@@ -327,3 +327,64 @@ def test_the_broker_password_comes_from_the_environment(monkeypatch):
     assert broker_url("redis://broker:6379/0") == "redis://:p%40ss%2Fw@broker:6379/0"
     assert broker_url("amqp://annexa@broker/vh") == "amqp://annexa:p%40ss%2Fw@broker/vh"
 
+
+
+def test_a_database_restart_under_the_cluster_loses_no_run_and_duplicates_nothing(
+        tmp_path, org_server, org_url, broker, workers, capsys):
+    from tests.fault_support import private_postgres
+
+    org = organization(org_url, {"a": None, "b": None, "c": None})
+    guard_organization(org)
+    with private_postgres() as server:
+        url = server.fresh_database("annexa_cluster")
+        config = _config(tmp_path / "queued", url, org_url, broker)
+        assert annexa(capsys, config, "db", "upgrade")[0] == 0
+        workers.append(Workers(config, count=1, concurrency=2, logs=tmp_path))
+        org_server.gate.delay = 0.05  # runs long enough for the restart to fall inside one
+        collect = subprocess.Popen(
+            [sys.executable, "-m", "collector.cli", "--config", str(config), "collect"],
+            env=_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        engine = sa.create_engine(url)
+
+        def collecting() -> bool:
+            with engine.connect() as conn:
+                return bool(conn.scalar(sa.text(
+                    "SELECT COUNT(*) FROM runs WHERE source LIKE 'aws-org/%' AND seq IS NULL")))
+        _wait("a unit's run to start", collecting)
+        org_server.gate.open.clear()  # its next API call waits: the run is in the middle
+        engine.dispose()
+        server.restart()
+        org_server.gate.delay = 0.0
+        org_server.gate.open.set()
+        out, _ = collect.communicate(timeout=DEADLINE)
+        # The waiting collect outlived the restart and reports every unit, as without one.
+        assert "Traceback" not in out, out
+        assert collect.returncode in (0, 1), out
+        assert f"{SOURCE}/" in out, out
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            first = conn.execute(sa.text(
+                "SELECT source, status, message, seq FROM runs ORDER BY id")).all()
+        units = [run for run in first if run.source.startswith(f"{SOURCE}/")]
+        assert all(run.seq is not None for run in first), f"a run left unsealed: {first}"
+        failed = [run for run in units if run.status == "failed"]
+        # The runs the restart cut are failed with the cause named; the others complete.
+        assert failed, f"no run was cut by the restart: {first}"
+        assert all((run.message or "").startswith("the database connection was lost: ")
+                   for run in failed), failed
+        assert {run.status for run in units} <= {"failed", "complete"}, units
+        assert len({run.source for run in units}) == 4
+
+        code, again, err = annexa(capsys, config, "collect")
+        assert code == 0, again + err
+        with engine.connect() as conn:
+            latest = dict(conn.execute(sa.text(
+                "SELECT source, status FROM runs WHERE id IN (SELECT MAX(id) FROM runs "
+                "GROUP BY source)")).all())
+            twice = conn.scalar(sa.text(
+                "SELECT COUNT(*) FROM (SELECT source, key FROM resource_versions WHERE "
+                "valid_to_run IS NULL GROUP BY source, key HAVING COUNT(*) > 1) AS d"))
+        engine.dispose()
+        assert set(latest.values()) == {"complete"} and len(latest) == 5, latest
+        assert twice == 0
+        assert annexa(capsys, config, "verify")[0] == 0

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine
 from collector.chain import RUNS, run_errors
 from collector.cluster.app import TASK, message
 from collector.config import SourceConfig
+from collector.db import once_reachable
 from collector.model import CollectionError
 from collector.organizations import UnitRunner
 from collector.pipeline import ABANDONED, RunOutcome
@@ -54,13 +55,18 @@ def queue_runner(app: Celery, engine: Engine, wait: float) -> UnitRunner:
 def wait_for(engine: Engine, after: dict[str, int], wait: float) -> list[RunOutcome]:
     deadline = time.monotonic() + wait
     done: dict[str, RunOutcome] = {}
-    while len(done) < len(after):
+
+    def look() -> None:
         with engine.connect() as conn:
             for unit, run_id in after.items():
                 if unit not in done:
                     row = sealed_after(conn, unit, run_id)
                     if row is not None:
                         done[unit] = outcome_of(conn, row)
+
+    while len(done) < len(after):
+        # A database restart while the workers collect is waited out, as they wait it out.
+        once_reachable(look)
         if len(done) < len(after):
             if time.monotonic() >= deadline:
                 missing = sorted(set(after) - set(done))

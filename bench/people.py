@@ -124,7 +124,7 @@ def join(url: str, workdir: Path) -> None:
     cfg = _config(url, workdir)
     with engine.connect() as conn:  # the join alone, as the run does it first
         started = time.monotonic()
-        people_join(conn, "workspace", list(SOURCES), Mapping())
+        people_join(conn, "workspace", list(SOURCES), Mapping()).close()
         join_seconds = time.monotonic() - started
     started = time.monotonic()
     out = collect_people(engine, cfg, load_or_create_signer(cfg.signing_key))

@@ -110,38 +110,56 @@ class _Spool:
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute("CREATE TABLE accounts (seq INTEGER PRIMARY KEY, source TEXT, "
-                         "key TEXT, person TEXT, member INTEGER, summary BLOB, details BLOB)")
-        self._rows: list[tuple[str, str, str | None, bool, bytes, bytes]] = []
+                         "key TEXT, person TEXT, member INTEGER, body BLOB)")
+        self._rows: list[tuple[str, str, str | None, bool, bytes]] = []
+        self._indexed = False
 
     def put(self, account: Account, member: bool, authoritative: str) -> None:
         # marshal: the spool is read back by this process alone, and it is several times
         # faster than JSON both ways.
         self._rows.append((account.source, account.identity.key, account.person, member,
-                           marshal.dumps(account.summary()),
-                           marshal.dumps(account.details(authoritative))))
+                           marshal.dumps((account.summary(), account.details(authoritative)))))
         if len(self._rows) >= _SPOOL_BATCH:
             self.flush()
 
     def flush(self) -> None:
         with self._db:
-            self._db.executemany("INSERT INTO accounts (source, key, person, member, summary, "
-                                 "details) VALUES (?, ?, ?, ?, ?, ?)", self._rows)
+            self._db.executemany("INSERT INTO accounts (source, key, person, member, body) "
+                                 "VALUES (?, ?, ?, ?, ?)", self._rows)
         self._rows.clear()
+
+    def _index(self) -> None:
+        # Built once every account is in: the reads then walk an index instead of sorting
+        # rows, bodies and all.
+        if not self._indexed:
+            with self._db:
+                self._db.execute("CREATE INDEX by_key ON accounts (source, key, seq)")
+                self._db.execute("CREATE INDEX by_person ON accounts (person, source, key, seq)"
+                                 " WHERE member")
+            self._indexed = True
 
     def by_person(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         """(person, the summaries of their accounts by source and key), by person."""
-        rows = self._db.execute("SELECT person, summary FROM accounts WHERE member "
-                                "ORDER BY person, source, key, seq")
+        self._index()
+        rows = self._db.execute("SELECT person, body FROM accounts INDEXED BY by_person "
+                                "WHERE member ORDER BY person, source, key, seq")
         for person, group in groupby(rows, key=lambda row: row[0]):
-            yield person, [marshal.loads(summary) for _, summary in group]
+            yield person, [marshal.loads(body)[0] for _, body in group]
 
     def by_key(self) -> Iterator[LinkedAccount]:
-        rows = self._db.execute(
-            "SELECT source, key, ROW_NUMBER() OVER (PARTITION BY key ORDER BY source, seq), "
-            "person, summary, details FROM accounts ORDER BY source, key, seq")
-        for source, key, nth, person, summary, details in rows:
-            yield LinkedAccount(source, key, nth == 1, person, marshal.loads(summary),
-                                marshal.loads(details))
+        self._index()
+        # Accounts that share their key with another source's are few: only theirs are held.
+        shared = {key for (key,) in self._db.execute(
+            "SELECT key FROM accounts GROUP BY key HAVING COUNT(*) > 1")}
+        seen: set[str] = set()
+        rows = self._db.execute("SELECT source, key, person, body FROM accounts INDEXED BY "
+                                "by_key ORDER BY source, key, seq")
+        for source, key, person, body in rows:
+            first = key not in seen
+            if key in shared:
+                seen.add(key)
+            summary, details = marshal.loads(body)
+            yield LinkedAccount(source, key, first, person, summary, details)
 
     def close(self) -> None:
         self._db.close()

@@ -1,12 +1,14 @@
 """The join's own ordering rules, on evidence stored through the pipeline: two sources that
 name an account alike keep one record each (the later source's key suffixed with its name),
-and a person's record lists their accounts by source and key, whichever source was read first."""
+and a person's record lists their accounts by source and key, whichever source was read first;
+alike whether the run stores them itself or through a writer process."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from checks.registry import load_all
@@ -34,8 +36,9 @@ def _user(scope: Scope, name: str, *, key: bool) -> Resource:
                               "access_keys": [{"slot": 1, "active": key}]}})
 
 
-def test_accounts_named_alike_in_two_sources_keep_a_record_each(tmp_path: Path,
-                                                               database_url: str) -> None:
+@pytest.mark.parametrize("writer", ["inline", "process"])
+def test_accounts_named_alike_in_two_sources_keep_a_record_each(
+        tmp_path: Path, database_url: str, writer: str) -> None:
     migrate.upgrade(engine_for(database_url, check_schema=False))
     load_all()
     engine = engine_for(database_url)
@@ -46,7 +49,7 @@ def test_accounts_named_alike_in_two_sources_keep_a_record_each(tmp_path: Path,
             # Listed before aws-a: the records' order must not follow the sources'.
             {"name": "aws-b", "kind": "aws", "regions": ["us-east-1"]},
             {"name": "aws-a", "kind": "aws", "regions": ["us-east-1"]}],
-        "people": {"authoritative": "workspace"}})
+        "people": {"authoritative": "workspace"}, "writer": writer})
     signer = load_or_create_signer(cfg.signing_key)
     ws = Scope("google_workspace", "C0", "google_workspace:customer:C0")
     aws = Scope("aws", "111111111111", "aws:account:111111111111")
@@ -60,7 +63,8 @@ def test_accounts_named_alike_in_two_sources_keep_a_record_each(tmp_path: Path,
         out = collect_source(engine, source, signer, items=streams[source.name],
                              writer="inline")
         assert out.status == "complete", out
-    assert collect_people(engine, cfg, signer).status == "complete"
+    joined = collect_people(engine, cfg, signer)
+    assert (joined.status, joined.extra["writer"]) == ("complete", writer)
 
     with engine.connect() as conn:
         records = {key: json.loads(decompress(body)) for key, body in conn.execute(

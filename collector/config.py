@@ -217,7 +217,8 @@ class Config(BaseModel):
         "auto", description="where a run's evidence is written: in the collecting process, in "
                             "a writer process of its own (a second core, about 60 MB more), or "
                             "auto: in a writer process once the source's last run held "
-                            f"{PROCESS_WRITER_FROM:,} resources")
+                            f"{PROCESS_WRITER_FROM:,} resources (a first run moves to one "
+                            "when it grows large)")
     sources: list[SourceConfig] = []
     people: PeopleConfig | None = None
     queue: QueueConfig | None = None

@@ -29,11 +29,13 @@ from collector.progress import ApiObserver, Progress, observing, service_of
 from collector.schema import now
 from collector.store import PendingResource, RunWriter, WriteStats, pending_result
 from collector.writer_process import RemoteWriter, shareable_url
+from collector.writer_switch import SwitchingWriter
 from connectors import connector
 
 log = logging.getLogger("annexa.pipeline")
 
 WriterMode = Literal["auto", "inline", "process"]
+Writer = RunWriter | RemoteWriter | SwitchingWriter
 
 
 @dataclass
@@ -158,9 +160,12 @@ def _collect(engine: Engine, source: SourceConfig, signer: Signer,
                 log.exception("collection of %s failed", source.name)
             status, message = "failed", describe(exc)
             out.salvage()
-    if isinstance(out, RemoteWriter):
-        extra["writer_peak_rss_kb"] = out.peak_rss_kb
-        extra["collector_peak_rss_kb_with_writer"] = out.own_peak_rss_kb
+    if isinstance(out, SwitchingWriter):
+        extra["writer"] = out.mode
+    remote = out.remote if isinstance(out, SwitchingWriter) else out
+    if isinstance(remote, RemoteWriter):
+        extra["writer_peak_rss_kb"] = remote.peak_rss_kb
+        extra["collector_peak_rss_kb_with_writer"] = remote.own_peak_rss_kb
     def record() -> None:
         with engine.begin() as conn:
             conn.execute(RUNS.update().where(RUNS.c.id == run_id, RUNS.c.seq.is_(None)).values(
@@ -187,22 +192,25 @@ def _writer_mode(engine: Engine, url: str | None, source: str, requested: Writer
     with engine.connect() as conn:
         last = conn.scalar(sa.select(RUNS.c.resources).where(
             RUNS.c.source == source, RUNS.c.seq.is_not(None)).order_by(RUNS.c.id.desc()).limit(1))
-    return "process" if (last or 0) >= PROCESS_WRITER_FROM else "inline"
+    if last is None:
+        return "first"  # its size is unknown: see collector/writer_switch.py
+    return "process" if last >= PROCESS_WRITER_FROM else "inline"
 
 
 @contextmanager
 def _open_writer(engine: Engine, url: str | None, run_id: int, source: str,
-                 mode: str) -> Iterator[RunWriter | RemoteWriter]:
+                 mode: str) -> Iterator[Writer]:
     if mode == "inline":
         with engine.connect() as conn:
             yield RunWriter(conn, run_id, source)
         return
     assert url is not None  # _writer_mode() chose inline for a database only this process sees
-    remote = RemoteWriter(url, run_id, source)
+    writer = (SwitchingWriter(engine, url, run_id, source) if mode == "first"
+              else RemoteWriter(url, run_id, source))
     try:
-        yield remote
+        yield writer
     finally:
-        remote.close()
+        writer.close()
 
 
 # Column sizes of resource_versions (PostgreSQL enforces them; SQLite does not), and for keys
@@ -232,7 +240,7 @@ def _field_problem(name: str, value: object) -> str | None:
     return None
 
 
-def _refuse(item: Resource, why: str, writer: RunWriter | RemoteWriter, evaluator: Evaluator,
+def _refuse(item: Resource, why: str, writer: Writer, evaluator: Evaluator,
             digests: dict[str, str]) -> None:
     """Record `item` as a resource that could not be stored: an error of the run naming it,
     and `error` for each of its checks; its earlier version, if any, stays in force."""
@@ -250,7 +258,7 @@ def _refuse(item: Resource, why: str, writer: RunWriter | RemoteWriter, evaluato
     _results(evaluator.error(err), writer, digests)
 
 
-def _resource(item: Resource, writer: RunWriter | RemoteWriter, evaluator: Evaluator,
+def _resource(item: Resource, writer: Writer, evaluator: Evaluator,
               digests: dict[str, str]) -> None:
     why = unstorable(item)
     if why is not None:
@@ -276,7 +284,7 @@ def _resource(item: Resource, writer: RunWriter | RemoteWriter, evaluator: Evalu
         digests.pop(item.key, None)
 
 
-def _results(outcomes: Any, writer: RunWriter | RemoteWriter, digests: dict[str, str]) -> None:
+def _results(outcomes: Any, writer: Writer, digests: dict[str, str]) -> None:
     for out in outcomes:
         out: Outcome
         writer.add_result(pending_result(

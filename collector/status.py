@@ -18,7 +18,7 @@ from collector import migrate, schedules, verifications
 from collector.chain import RUNS
 from collector.config import Config, SourceConfig
 from collector.metrics import schedule_interval
-from collector.organizations import is_organization, units_of
+from collector.organizations import is_split, units_of
 from collector.people.records import SOURCE as PEOPLE_SOURCE
 
 # Runs whose collection delivered evidence (as posture counts them).
@@ -169,21 +169,21 @@ def gather(cfg: Config, engine: Engine, at: datetime) -> Status:
 def _source(conn: Connection, source: SourceConfig, at: datetime,
             window: timedelta) -> SourceStatus:
     status = _status(conn, source.name, source.kind, source.schedule, at, window)
-    if not is_organization(source):
+    if not is_split(source):
         return status
     status.units = [_status(conn, name, source.kind, source.schedule, at, window)
                     for name in sorted(units_of(conn, source.name))]
     for unit in status.units:
         if unit.last_run is not None and unit.last_run.status == "retired":
             unit.freshness, unit.next_run_at, unit.next_run_overdue = "retired", None, False
-    _reschedule_organization(status, at)
+    _reschedule_split(status, at)
     return status
 
 
-def _reschedule_organization(org: SourceStatus, at: datetime) -> None:
-    """An organisation's collection fires once and runs its accounts before sealing its own
-    run: the firing was when the first account of that collection started. Its accounts are
-    collected in that collection, not on their own."""
+def _reschedule_split(org: SourceStatus, at: datetime) -> None:
+    """A split source's collection fires once and runs its units before sealing its own run:
+    the firing was when the first unit of that collection started. Its units are collected in
+    that collection, not on their own."""
     if org.last_run is None:
         return
     window = schedule_interval(org.schedule)

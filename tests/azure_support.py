@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from collector.demo.emulators import azure as emulator
-from collector.demo.emulators.azure_sample import seed
+from collector.demo.emulators.azure import OWNER
+from collector.demo.emulators.azure_sample import DEV, PROD, seed
 from collector.demo.emulators.server import FakeApi
 from collector.model import CollectionError, Resource, Scope
 from connectors import azure as connector
@@ -47,6 +48,21 @@ class Tenant:
         path = tmp_path / "annexa.yaml"
         path.write_text(yaml.safe_dump(cfg))
         return path
+
+
+PROD_GROUP, DEV_GROUP = "mg-prod", "mg-dev"
+
+
+def in_groups(state: emulator.Azure, dev_parent: str | None = None) -> None:
+    """The sample's prod and dev subscriptions each in a management group of their own (dev's
+    below `dev_parent` when given, else below the root), each group with an Owner assigned at
+    the group itself: a row that a query scoped to groups returns outside every subscription."""
+    state.management_group(PROD_GROUP, "Production")
+    state.management_group(DEV_GROUP, "Development", dev_parent)
+    state.place(PROD, PROD_GROUP)
+    state.place(DEV, DEV_GROUP)
+    for group in (PROD_GROUP, DEV_GROUP):
+        state.group_role_assignment(group, OWNER, f"owner-of-{group}")
 
 
 @pytest.fixture(scope="session")

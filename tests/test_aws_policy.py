@@ -23,7 +23,7 @@ ACTION_OF = {
     ("s3control", "GetPublicAccessBlock"): "s3:GetAccountPublicAccessBlock",
     ("s3", "ListBuckets"): "s3:ListAllMyBuckets",
 }
-SERVICE_PREFIX = {"monitoring": "cloudwatch", "s3control": "s3"}
+SERVICE_PREFIX = {"monitoring": "cloudwatch", "s3control": "s3", "sso-admin": "sso"}
 # moto authorises some S3 calls under other action names than AWS does (GetBucketEncryption as
 # s3:ListBucket, GetPublicAccessBlock under its API name); the enforced test adds them.
 MOTO_ACTION_NAMES = ["s3:ListBucket", "s3:GetPublicAccessBlock"]

@@ -57,8 +57,9 @@ MOTO_SPELLINGS = ("s3:GetPublicAccessBlock", "s3:ListBucket")
 MOTO_UNLIKE_AWS = {"guardduty:ListDetectors", "guardduty:GetDetector",
                    "ec2:GetEbsDefaultKmsKeyId"}
 # The calls that set the account up before moto starts to authorise (CreateUser,
-# PutUserPolicy, CreateAccessKey, CreateBucket, CreateKey, CreateTrail).
-SETUP_CALLS = 6
+# PutUserPolicy, CreateAccessKey, CreateBucket, CreateKey, CreateTrail, and Identity Center's
+# ListInstances, CreatePermissionSet, CreateGroup).
+SETUP_CALLS = 9
 DEADLINE = 60
 
 
@@ -102,6 +103,11 @@ def iam_moto() -> Iterator[tuple[str, dict[str, str]]]:
         boto3.client("kms", **root).create_key()
         boto3.client("cloudtrail", **root).create_trail(Name="org",
                                                          S3BucketName="annexa-evidence")
+        sso = boto3.client("sso-admin", **root)
+        [instance] = sso.list_instances()["Instances"]
+        sso.create_permission_set(InstanceArn=instance["InstanceArn"], Name="ReadOnly")
+        boto3.client("identitystore", **root).create_group(
+            IdentityStoreId=instance["IdentityStoreId"], DisplayName="Auditors")
         yield url, {"AWS_ACCESS_KEY_ID": key["AccessKeyId"],
                     "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
     finally:

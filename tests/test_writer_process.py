@@ -73,6 +73,38 @@ def test_a_writer_process_seals_what_an_inline_writer_seals(engine, tmp_path):
     assert report.ok, report.problems
 
 
+def test_a_large_first_run_moves_to_a_writer_process_and_seals_what_inline_seals(engine,
+                                                                                  tmp_path):
+    from collector.writer_switch import FIRST_RUN_PROCESS_FROM
+
+    signer = load_or_create_signer(tmp_path / "signing.key")
+    n = FIRST_RUN_PROCESS_FROM + 1500  # the handover falls inside a batch's worth of results
+    inline = collect_source(engine, _source("inline"), signer, items=resources(n),
+                            writer="inline")
+    first = collect_source(engine, _source("first"), signer, items=resources(n))
+    assert first.status == inline.status == "complete", first.message
+    assert first.extra["writer"] == (
+        f"inline, then process from resource {FIRST_RUN_PROCESS_FROM + 1:,}")
+    assert first.extra["writer_peak_rss_kb"] > 0
+    for field in ("resources", "results", "new_versions", "new_results", "by_status"):
+        assert getattr(first.stats, field) == getattr(inline.stats, field), field
+    with engine.connect() as conn:
+        sealed = {row.source: (row.merkle_root, row.result_counts, row.resources)
+                  for row in conn.execute(sa.select(RUNS).where(
+                      RUNS.c.id.in_((inline.run_id, first.run_id))))}
+    assert sealed["first"] == sealed["inline"]
+    # The next run knows the size: inline below PROCESS_WRITER_FROM, and it finds all of it.
+    again = collect_source(engine, _source("first"), signer, items=resources(n))
+    assert again.extra["writer"] == "inline"
+    assert (again.stats.new_versions, again.stats.new_results,
+            again.stats.closed_versions, again.stats.closed_results) == (0, 0, 0, 0)
+    # A small first run never starts a process.
+    small = collect_source(engine, _source("small"), signer, items=resources(50))
+    assert small.extra["writer"] == "inline" and "writer_peak_rss_kb" not in small.extra
+    report = verify(engine, signer.public)
+    assert report.ok, report.problems
+
+
 @pytest.mark.parametrize("writer", ["inline", "process"])
 def test_keys_that_need_quoting_are_found_again_by_the_next_run(engine, tmp_path, writer):
     from bench.synthetic import SCOPE

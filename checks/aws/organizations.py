@@ -10,24 +10,15 @@ from typing import Any
 
 from checks.aws.logging import is_logging, logs_all_management_events
 from checks.registry import ScopeView, scope_check
+from checks.units import every_unit_collected, named
 from collector.model import FETCH_ERRORS, Verdict, errored, failed, passed
 
 SCOPE = "aws-organizations.organization"
 MEMBER = "aws.organizations.member"
-_SHOWN = 5  # accounts named in a reason; the rest are counted
-
-
-def _named(accounts: list[str]) -> str:
-    more = f" and {len(accounts) - _SHOWN} more" if len(accounts) > _SHOWN else ""
-    return "; ".join(accounts[:_SHOWN]) + more
 
 
 def _collected(view: ScopeView) -> list[dict[str, Any]]:
     return [m for m in view.of(MEMBER) if m.get("collected")]
-
-
-def _hours(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h"
 
 
 @scope_check(
@@ -47,28 +38,8 @@ def _hours(seconds: float) -> str:
                 "run's error.",
 )
 def every_active_account_collected(org: ScopeView) -> Verdict:
-    members = org.of(MEMBER)
-    if not members:
-        return errored("the organisation lists no active account")
-    collected = _collected(org)
-    late = []
-    for member in sorted(collected, key=lambda m: m["account_id"]):
-        age, window = member.get("age_seconds"), member.get("window_seconds") or 0
-        last = member.get("last_run") or {}
-        why = f": last run {last['status']}: {last.get('message')}" if last.get(
-            "status") in ("failed", "interrupted") else ""
-        if age is None:
-            late.append(f"{member['account_id']} never collected{why}")
-        elif age > window:
-            late.append(f"{member['account_id']} last collected {_hours(age)} ago, beyond its "
-                        f"{_hours(window)} window{why}")
-    if late:
-        return failed(f"{len(late)} of {len(collected)} accounts not collected in their last "
-                      f"window: {_named(late)}")
-    left_out = sorted(m["account_id"] for m in members if not m.get("collected"))
-    excluded = f"; {len(left_out)} left out by configuration: {_named(left_out)}" \
-        if left_out else ""
-    return passed(f"all {len(collected)} accounts collected in their last window{excluded}")
+    return every_unit_collected(org.of(MEMBER), "account_id", "accounts",
+                                "the organisation lists no active account")
 
 
 @scope_check(
@@ -117,9 +88,9 @@ def _coverage(org: ScopeView, kind: str, covered: Callable[[dict[str, Any]], boo
         elif None in verdicts:
             unknown.append(f"{member['account_id']}: {kind} could not be read")
     if gaps:
-        return failed(f"{what} is off in {len(gaps)} of {accounts} accounts: {_named(gaps)}")
+        return failed(f"{what} is off in {len(gaps)} of {accounts} accounts: {named(gaps)}")
     if unknown:
-        return errored(_named(unknown))
+        return errored(named(unknown))
     if not accounts:
         return errored("no account of the organisation is collected")
     return passed(f"{what} is on in every collected region of all {accounts} accounts")
@@ -196,9 +167,9 @@ def scps_in_use(org: ScopeView) -> Verdict:
     attached = sorted(p["Name"] for p in own if p.get("targets"))
     if attached:
         return passed(f"{len(attached)} service control policies attached: "
-                      f"{_named(attached)}")
+                      f"{named(attached)}")
     if unread:
-        return errored(f"the targets of {_named(unread)} could not be read")
+        return errored(f"the targets of {named(unread)} could not be read")
     if own:
         return failed(f"no service control policy is attached ({len(own)} defined)")
     return failed("only the AWS-managed FullAWSAccess policy: nothing is restricted")

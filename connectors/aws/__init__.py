@@ -1,5 +1,6 @@
-"""The AWS connector: streams IAM, S3, EC2, EBS, CloudTrail, KMS, RDS, Config, GuardDuty and
-VPC flow-log configuration of one account as resources. It never judges."""
+"""The AWS connector: streams IAM, IAM Identity Center, S3, EC2, EBS, CloudTrail, KMS, RDS,
+Config, GuardDuty and VPC flow-log configuration of one account as resources. It never
+judges."""
 
 from __future__ import annotations
 

@@ -4,12 +4,16 @@
 
 A call about one resource (a bucket's policy, a key's rotation) is made on the first resource
 the listing before it found; with none, it is untested. Where a read has nothing to return
-(no password policy, no credential report yet), AWS says so only to a caller it authorised."""
+(no password policy, no credential report yet), AWS says so only to a caller it authorised.
+IAM Identity Center is probed in the first region only: elsewhere, the calls about its store and
+permission sets are untested."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from botocore import xform_name
 
 from connectors.aws.session import AwsSession
 from connectors.aws.settings import Settings
@@ -73,6 +77,26 @@ def plan(settings: Settings) -> Plan:
     def detector() -> str:
         return str(calls.first("ListDetectors", lambda a: a["DetectorIds"], "detector"))
 
+    def sso() -> Any:
+        return c("sso-admin")
+
+    def sso_call(operation: str, **params: Any) -> Any:
+        return getattr(sso(), xform_name(operation))(**params)
+
+    def instance() -> dict[str, Any]:
+        return dict(calls.first("ListInstances", lambda a: a["Instances"],
+                                "IAM Identity Center instance"))
+
+    def store() -> str:
+        return str(instance()["IdentityStoreId"])
+
+    def permission_set() -> dict[str, str]:
+        arn = calls.first("ListPermissionSets", lambda a: a["PermissionSets"], "permission set")
+        return {"InstanceArn": str(instance()["InstanceArn"]), "PermissionSetArn": str(arn)}
+
+    def group() -> str:
+        return str(calls.first("ListGroups", lambda a: a["Groups"], "group")["GroupId"])
+
     def probe(action: str, call: Callable[[], Any], *authorised: str, policy: str = POLICY,
               operation: str | None = None) -> Probe:
         """`operation` is the API call when it is not named as the action is."""
@@ -110,6 +134,29 @@ def plan(settings: Settings) -> Plan:
         probe("iam:GetAccountSummary", lambda: c("iam").get_account_summary()),
         probe("iam:GetCredentialReport", lambda: c("iam").get_credential_report(),
               "ReportNotPresent", "ReportInProgress", "ReportExpired"),
+        # Identity Center: its instance first, for the calls about its store and sets.
+        probe("sso:ListInstances", calls.listing(
+            "ListInstances", lambda: sso().list_instances(MaxResults=1)),
+            operation="sso-admin ListInstances"),
+        probe("sso:ListPermissionSets", calls.listing("ListPermissionSets", lambda: sso(
+            ).list_permission_sets(InstanceArn=instance()["InstanceArn"], MaxResults=1)),
+            operation="sso-admin ListPermissionSets"),
+        *(probe(f"sso:{name}", lambda name=name: sso_call(name, **permission_set()),
+                operation=f"sso-admin {name}")
+          for name in ("DescribePermissionSet", "GetInlinePolicyForPermissionSet",
+                       "ListAccountsForProvisionedPermissionSet",
+                       "ListCustomerManagedPolicyReferencesInPermissionSet",
+                       "ListManagedPoliciesInPermissionSet")),
+        probe("sso:ListAccountAssignments", lambda: sso().list_account_assignments(
+            AccountId=calls.account(), MaxResults=1, **permission_set()),
+            operation="sso-admin ListAccountAssignments"),
+        probe("identitystore:ListGroups", calls.listing("ListGroups", lambda: c(
+            "identitystore").list_groups(IdentityStoreId=store(), MaxResults=1))),
+        probe("identitystore:ListUsers",
+              lambda: c("identitystore").list_users(IdentityStoreId=store(), MaxResults=1)),
+        probe("identitystore:ListGroupMemberships",
+              lambda: c("identitystore").list_group_memberships(
+                  IdentityStoreId=store(), GroupId=group(), MaxResults=1)),
         probe("kms:ListKeys", calls.listing("ListKeys", lambda: c("kms").list_keys(Limit=10))),
         probe("kms:DescribeKey", lambda: c("kms").describe_key(KeyId=key())),
         probe("kms:GetKeyRotationStatus", lambda: c("kms").get_key_rotation_status(KeyId=key())),

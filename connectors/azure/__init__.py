@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from collector.model import ALL_REGIONS, CollectionError, Resource, Scope
-from connectors.azure import graph
+from connectors.azure import graph, groups
 from connectors.azure.arm import (
     Clients,
     SourceUnreachable,
@@ -30,10 +30,16 @@ def collect(settings: Settings, observer: Observer | None = None
     """Yield every subscription's Scope first; then the subscriptions themselves with their
     subscription-wide settings; then the resources of each Resource Graph table. A
     subscription that cannot be read is a CollectionError for its kinds; a table that cannot
-    be read, one for that table's kinds in each subscription. Raises SourceUnreachable when
-    no subscription can be identified."""
+    be read, one for that table's kinds in each subscription. With management_groups, the
+    subscriptions are those below the groups (below this unit's group, less those below an
+    earlier-named one), and every query is scoped to the groups. Raises SourceUnreachable
+    when no subscription can be identified."""
     api = clients(settings, observer)
-    found = list(subscriptions(api.arm, settings))
+    elsewhere: set[str] = set()
+    if settings.management_groups:
+        found, elsewhere = groups.subscriptions(api.graph, settings)
+    else:
+        found = list(subscriptions(api.arm, settings))
     readable = [s for s in found if s.data is not None]
     for subscription in found:
         yield subscription.scope
@@ -46,9 +52,11 @@ def collect(settings: Settings, observer: Observer | None = None
     try:
         yield from pool.map(lambda s: _subscription(api.arm, s), readable)
         scopes = {s.scope.id.removeprefix("/subscriptions/").lower(): s.scope for s in readable}
+        asked = groups.scope_of(settings) if settings.management_groups \
+            else {"subscriptions": sorted(scopes)}
         for table, kinds in tables().items():
             if scopes:
-                yield from _table(api, pool, table, kinds, scopes)
+                yield from _table(api, pool, table, kinds, scopes, asked, elsewhere)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -60,7 +68,10 @@ def _subscription(arm: HttpClient, subscription: Subscription) -> Resource:
 
 
 def _table(api: Clients, pool: ThreadPoolExecutor, table: str, kinds: list[Kind],
-           scopes: dict[str, Scope]) -> Iterator[Resource | CollectionError]:
+           scopes: dict[str, Scope], asked: dict[str, list[str]], elsewhere: set[str]
+           ) -> Iterator[Resource | CollectionError]:
+    """The table's rows in `scopes`; those of `elsewhere` (an earlier unit's subscriptions)
+    and of management groups themselves are dropped, anything else is a malformed answer."""
     types = by_type()
     wanted = {type_.lower() for kind in kinds for type_ in kind.types}
     operation = f"{table}.query"
@@ -73,14 +84,20 @@ def _table(api: Clients, pool: ThreadPoolExecutor, table: str, kinds: list[Kind]
                                                         region=row.get("location") or "global")
 
     try:
-        for page in graph.pages(api.graph, table, kinds, sorted(scopes)):
+        for page in graph.pages(api.graph, table, kinds, asked):
+            mine = []
             for row in page:
+                if "managementGroups" in asked and groups.outside_subscriptions(row):
+                    continue
                 _, type_, subscription_id = graph.row_fields(row, operation)
+                if subscription_id.lower() in elsewhere:
+                    continue
                 if type_ not in wanted or subscription_id.lower() not in scopes:
                     raise MalformedResponse(operation, f"a row of type {type_} in subscription "
                                                        f"{subscription_id}, not asked for")
-            yield from pool.map(resource, page)
-            del page  # not held while the next page is fetched
+                mine.append(row)
+            yield from pool.map(resource, mine)
+            del page, mine  # not held while the next page is fetched
     except HttpError as exc:
         names = tuple(kind.kind for kind in kinds)
         for scope in scopes.values():

@@ -1,10 +1,10 @@
 """Azure Resource Graph: one query per table selects whole rows by resource type across every
-subscription at once, paged by `$skipToken`. Nothing is judged in KQL: the rows are the
-resources as Azure describes them."""
+subscription at once (or every subscription below management groups), paged by
+`$skipToken`. Nothing is judged in KQL: the rows are the resources as Azure describes them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from connectors.azure.kinds import Kind
@@ -22,10 +22,16 @@ def query(table: str, kinds: Sequence[Kind]) -> str:
 
 
 def pages(graph: HttpClient, table: str, kinds: Sequence[Kind],
-          subscription_ids: Sequence[str]) -> Iterator[list[Any]]:
-    body = {"subscriptions": list(subscription_ids), "query": query(table, kinds),
+          scope: Mapping[str, Sequence[str]]) -> Iterator[list[Any]]:
+    """The rows of `kinds` in `table`, asked against `scope`: `{"subscriptions": [...]}` or
+    `{"managementGroups": [...]}`, as the request body names them."""
+    body = {**{k: list(v) for k, v in scope.items()}, "query": query(table, kinds),
             "options": {"$top": PAGE_ROWS, "resultFormat": "objectArray"}}
-    yield from paging.skip_token(graph, PATH, operation=f"{table}.query", body=body, params=API)
+    yield from paged(graph, body, f"{table}.query")
+
+
+def paged(graph: HttpClient, body: Mapping[str, Any], operation: str) -> Iterator[list[Any]]:
+    yield from paging.skip_token(graph, PATH, operation=operation, body=body, params=API)
 
 
 def row_fields(row: Any, operation: str) -> tuple[str, str, str]:

@@ -1,6 +1,7 @@
 """The Azure RBAC actions the Azure connector needs, each with the one call that exercises it,
 for `annexa doctor`; they follow config/azure/annexa-reader-role.json. They are asked of the
-first configured subscription (else the first the credential lists). Resource Graph leaves out
+first configured subscription (else the first the credential lists); the Resource Graph query
+of a source that names management groups, of its first group. Resource Graph leaves out
 the rows a principal may not read instead of refusing, so each resource type's read is asked
 of ARM with a listing of that type in the subscription; a read of what a resource holds (a
 storage account's blob service, a server's auditing) is asked of the first one listed."""
@@ -43,6 +44,10 @@ class _Calls:
         self.arm: HttpClient = api.arm
         self.graph: HttpClient = api.graph
         self.configured = (settings.subscriptions or [None])[0]
+        # Asked where the source asks: at its first management group, when it names some.
+        self.asked_at: dict[str, list[str]] | None = (
+            {"managementGroups": settings.management_groups[:1]}
+            if settings.management_groups else None)
         self.subscription: str | None = self.configured
         self.listed: dict[str, list[Any]] = {}
 
@@ -68,7 +73,8 @@ class _Calls:
 
     def query(self) -> None:
         resources = [kind for kind in KINDS if kind.table == "Resources"]
-        body = {"subscriptions": [self.sub()], "query": graph.query("Resources", resources),
+        body = {**(self.asked_at or {"subscriptions": [self.sub()]}),
+                "query": graph.query("Resources", resources),
                 "options": {"$top": 1, "resultFormat": "objectArray"}}
         self.graph.request("POST", graph.PATH, operation="doctor:resourcegraph.query",
                            params=graph.API, json_body=body)

@@ -8,12 +8,15 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from connectors.http import HttpSettings
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 # A tenant is named by its id or by one of its verified domains (contoso.onmicrosoft.com).
+# A management group id: up to 90 letters, digits, `-`, `_`, `.`, `(` and `)`, not ending in a
+# period (the tenant root group's id is the tenant id).
+MANAGEMENT_GROUP = re.compile(r"^[A-Za-z0-9_().-]{0,89}[A-Za-z0-9_()-]$")
 DOMAIN = re.compile(r"^(?=.{4,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
                     r"[A-Za-z]{2,63}$")
 
@@ -55,6 +58,13 @@ class Settings(HttpSettings):
     subscriptions: list[str] | None = Field(
         None, min_length=1, description="subscription ids to read (default: every subscription "
                                         "the credential can list)")
+    management_groups: list[str] | None = Field(
+        None, min_length=1, description="management group ids: every subscription below each is "
+                                        "read, each group a unit of work of its own")
+    unit: str | None = Field(
+        None, description="set by the collector for one unit of a split source: the one of "
+                          "management_groups it reads (what is also under an earlier one is "
+                          "left to that one's unit)")
     cloud: Literal["public", "china", "usgovernment"] = Field(
         "public", description="the cloud whose sign-in and Resource Manager endpoints are used")
     authority_host: str | None = Field(
@@ -85,6 +95,37 @@ class Settings(HttpSettings):
                 raise ValueError(f"subscription {value} is listed twice")
             seen.add(value.lower())
         return values
+
+    @field_validator("management_groups")
+    @classmethod
+    def _management_group_ids(cls, values: list[str] | None) -> list[str] | None:
+        if values is None:
+            return None
+        seen: set[str] = set()
+        for value in values:
+            if not MANAGEMENT_GROUP.match(value):
+                raise ValueError(f"{value!r} is not a management group id (up to 90 letters, "
+                                 "digits, -, _, ., ( and ), not ending in a period)")
+            # Azure compares management group ids without regard to case.
+            if value.lower() in seen:
+                raise ValueError(f"management group {value} is listed twice")
+            seen.add(value.lower())
+        return values
+
+    @model_validator(mode="after")
+    def _one_way_of_choosing(self) -> Settings:
+        if self.subscriptions is not None and self.management_groups is not None:
+            raise ValueError("name subscriptions or management_groups, not both")
+        if self.unit is not None and self.unit not in (self.management_groups or ()):
+            raise ValueError(f"unit {self.unit!r} is not one of management_groups")
+        return self
+
+    @property
+    def earlier_groups(self) -> list[str]:
+        """The named management groups before this unit's, lower case: a subscription below
+        one of them is that unit's."""
+        groups = self.management_groups or []
+        return [g.lower() for g in groups[:groups.index(self.unit)]] if self.unit else []
 
     @field_validator("authority_host", "resource_manager")
     @classmethod

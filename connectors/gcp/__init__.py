@@ -62,7 +62,7 @@ def collect(settings: Settings, observer: Observer | None = None
             yield scope
             yield scope.error(SERVICE, ALL_REGIONS, ALL_KINDS, parent.problem)
         else:
-            yield from _Stream(inventory, parent, seen).run()
+            yield from _Stream(inventory, parent, seen, settings.earlier_folders).run()
 
 
 def _projects(inventory: Inventory, parent: str) -> _Parent:
@@ -110,10 +110,12 @@ class _Stream:
     """Everything under one readable parent: its IAM policies first, kept on disk by asset
     name, then its projects and the resources of every other kind, joined with them."""
 
-    def __init__(self, inventory: Inventory, parent: _Parent, seen: set[str]) -> None:
+    def __init__(self, inventory: Inventory, parent: _Parent, seen: set[str],
+                 elsewhere: set[str]) -> None:
         self.inventory, self.parent, self.seen = inventory, parent, seen
+        self.elsewhere = elsewhere  # folders whose units collect the projects below them
         self.scopes: dict[str, Scope] = {}
-        self.skipped: set[str] = set()  # projects an earlier (overlapping) parent collected
+        self.skipped: set[str] = set()  # projects an earlier (overlapping) parent collects
         self.audit_configs: dict[str, list[Any]] = {}  # organizations/N, folders/N -> theirs
         self.iam_problem: str | None = None
         self.types = by_type()
@@ -155,7 +157,8 @@ class _Stream:
         kept: list[dict[str, Any]] = []
         for asset in self.parent.projects:
             project = _project_of(asset)
-            if scope_of(project).key in self.seen:
+            if scope_of(project).key in self.seen or self.elsewhere & set(
+                    asset.get("ancestors") or ()):
                 self.skipped.add(project)
                 continue
             yield from self._scope(project)

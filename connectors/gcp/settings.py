@@ -25,6 +25,10 @@ class Settings(HttpSettings):
         None, min_length=1, description="folder numbers: every project below them is read")
     projects: list[str] | None = Field(
         None, min_length=1, description="project ids or numbers: only these are read")
+    unit: str | None = Field(
+        None, description="set by the collector for one unit of a split source: the one of "
+                          "folders it reads (a project also under an earlier one is left to "
+                          "that one's unit)")
     api_endpoint: str | None = Field(
         None, pattern=r"^https://[^/?#\s]+(/[^?#\s]*)?$",
         description="send every Google API call of this source here (a private endpoint, an "
@@ -64,6 +68,8 @@ class Settings(HttpSettings):
         if len(named) != 1:
             raise ValueError("name exactly one of organization, folders, projects"
                              + (f" (got {', '.join(named)})" if named else ""))
+        if self.unit is not None and self.unit not in (self.folders or ()):
+            raise ValueError(f"unit {self.unit!r} is not one of folders")
         return self
 
     @property
@@ -71,9 +77,19 @@ class Settings(HttpSettings):
         """What ListAssets is asked at: `organizations/N`, `folders/N` or `projects/P`."""
         if self.organization:
             return [f"organizations/{self.organization}"]
+        if self.unit:
+            return [f"folders/{self.unit}"]
         if self.folders:
             return [f"folders/{f}" for f in self.folders]
         return [f"projects/{p}" for p in self.projects or ()]
+
+    @property
+    def earlier_folders(self) -> set[str]:
+        """`folders/N` of the named folders before this unit's: a project below one of them
+        is that unit's."""
+        folders = self.folders or []
+        return {f"folders/{f}" for f in folders[:folders.index(self.unit)]} if self.unit \
+            else set()
 
 
 def _distinct(values: list[str] | None, prefix: str, pattern: re.Pattern[str],

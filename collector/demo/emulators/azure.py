@@ -9,6 +9,14 @@ are left out, as Resource Graph's RBAC filtering does. Its quota (15 queries per
 caller by default) is announced in `x-ms-user-quota-remaining`/`-resets-after` and enforced
 with 429 RateLimiting.
 
+Management groups form a tree under the tenant root group (whose id is the tenant's); a
+subscription sits in one group (the root unless placed). A query whose body names
+`managementGroups` instead of `subscriptions` covers the subscriptions below those groups, and
+also the rows that belong to a group itself rather than to a subscription (role assignments at
+a group: `subscriptionId` empty); a group unknown, or in `Azure.denied_groups`, answers 403.
+`resourcecontainers` holds a row per subscription, as Resource Graph serves it, with the
+subscription's `properties.managementGroupAncestorsChain` (its group, then each above it).
+
 ARM GETs answer from `Azure.answers` (path -> body, seeded per resource), 404 ResourceNotFound
 otherwise; a subscription in `Azure.denied` answers 403 AuthorizationFailed to every call.
 
@@ -144,6 +152,11 @@ class Azure:
     directory: microsoft_login.Directory
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     denied: set[str] = field(default_factory=set)
+    # Management group id (lower case) -> its display name and parent id (None: the root's).
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    placed: dict[str, str] = field(default_factory=dict)  # subscription -> its group
+    denied_groups: set[str] = field(default_factory=set)
+    group_rows: list[dict[str, Any]] = field(default_factory=list)  # rows of a group itself
     tables: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: {t: {} for t in TABLES})
     answers: dict[str, Any] = field(default_factory=dict)
@@ -211,6 +224,57 @@ class Azure:
         }
         return resource_id
 
+    def management_group(self, group_id: str, name: str, parent: str | None = None) -> str:
+        """A management group below `parent` (default: the tenant root group)."""
+        self.groups[group_id.lower()] = {"name": group_id, "displayName": name,
+                                         "parent": parent.lower() if parent else None}
+        return group_id
+
+    def place(self, subscription_id: str, group_id: str) -> None:
+        self.placed[subscription_id.lower()] = group_id.lower()
+
+    def group_role_assignment(self, group_id: str, role: str, principal: str) -> str:
+        """A role assignment at a management group: a row outside every subscription."""
+        scope = f"/providers/Microsoft.Management/managementGroups/{group_id}"
+        name = str(secrets.token_hex(16))
+        resource_id = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"
+        self.group_rows.append({
+            "id": resource_id, "name": name, "type": "microsoft.authorization/roleassignments",
+            "tenantId": self.tenant, "kind": "", "location": "", "resourceGroup": "",
+            "subscriptionId": "", "managedBy": "", "sku": None, "plan": None,
+            "properties": {"roleDefinitionId": f"/providers/Microsoft.Authorization/"
+                                               f"roleDefinitions/{role}",
+                           "principalId": principal, "principalType": "User", "scope": scope},
+            "tags": None, "identity": None, "zones": None, "extendedLocation": None,
+            "group": group_id.lower()})
+        return resource_id
+
+    def chain(self, group_id: str | None) -> list[str]:
+        """`group_id` and every group above it up to the tenant root group, lower case."""
+        out: list[str] = []
+        at = group_id
+        while at is not None and at != self.tenant.lower() and at not in out:
+            out.append(at)
+            at = (self.groups.get(at) or {}).get("parent")
+        return [*out, self.tenant.lower()]
+
+    def container_row(self, subscription_id: str) -> dict[str, Any]:
+        """The subscription as Resource Graph's resourcecontainers table holds it."""
+        sub = self.subscriptions[subscription_id.lower()]
+        chain = [{"name": self.groups[g]["name"] if g in self.groups else self.tenant,
+                  "displayName": self.groups[g]["displayName"] if g in self.groups
+                  else "Tenant Root Group"}
+                 for g in self.chain(self.placed.get(subscription_id.lower()))]
+        return {"id": sub["id"], "name": sub["displayName"],
+                "type": "microsoft.resources/subscriptions", "tenantId": self.tenant,
+                "kind": "", "location": "", "resourceGroup": "",
+                "subscriptionId": sub["subscriptionId"], "managedBy": "", "sku": None,
+                "plan": None, "properties": {
+                    "subscriptionPolicies": sub["subscriptionPolicies"],
+                    "managementGroupAncestorsChain": chain, "state": sub["state"]},
+                "tags": sub["tags"], "identity": None, "zones": None,
+                "extendedLocation": None}
+
     def answer(self, path: str, body: Any) -> None:
         """What a GET of `path` (an ARM id and the child's path) answers."""
         self.answers[path.lower()] = body
@@ -232,6 +296,10 @@ class Azure:
         """Nothing seeded, nobody denied, a fresh quota window; the app stays registered."""
         self.subscriptions.clear()
         self.denied.clear()
+        self.groups.clear()
+        self.placed.clear()
+        self.denied_groups.clear()
+        self.group_rows.clear()
         for rows in self.tables.values():
             rows.clear()
         self.answers.clear()
@@ -377,12 +445,30 @@ def install(api: FakeApi, azure: Azure) -> None:
                                 "Query is invalid. Please refer to the documentation for the "
                                 "Azure Resource Graph service and fix the error before "
                                 "retrying.", quota)
-        asked = body.get("subscriptions")
+        asked, groups = body.get("subscriptions"), body.get("managementGroups")
         readable = {k for k in azure.subscriptions if k not in azure.denied}
         if asked is not None:
             readable &= {str(s).lower() for s in asked}
-        rows = [r for r in azure.tables[match["table"].lower()].values()
-                if r["subscriptionId"].lower() in readable]
+        table = match["table"].lower()
+        stored = list(azure.tables[table].values())
+        if table == "resourcecontainers":
+            stored += [azure.container_row(k) for k in sorted(azure.subscriptions)]
+        below: set[str] = set()
+        if groups is not None:
+            for group in (str(g).lower() for g in groups):
+                if group in azure.denied_groups or (group not in azure.groups
+                                                    and group != azure.tenant.lower()):
+                    return forbidden(client(request), "Microsoft.Management/managementGroups/read",
+                                     f"/providers/Microsoft.Management/managementGroups/{group}")
+            asked_groups = {str(g).lower() for g in groups}
+            readable = {k for k in readable
+                        if asked_groups & set(azure.chain(azure.placed.get(k)))}
+            below = {g for g in [*azure.groups, azure.tenant.lower()]
+                     if asked_groups & set(azure.chain(g))}
+            if table == "authorizationresources":
+                stored += [r for r in azure.group_rows if r["group"] in below]
+        rows = [{k: v for k, v in r.items() if k != "group"} for r in stored
+                if r["subscriptionId"].lower() in readable or r.get("group") in below]
         if match["op"]:
             wanted = _types(match["rhs"])
             if match["op"].endswith("~"):

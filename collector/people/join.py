@@ -239,15 +239,6 @@ def identities(conn: Connection, source: str, run_id: int,
             yield identity, digest
 
 
-def open_identities(conn: Connection, sources: Iterable[str]) -> int:
-    """How many resources of identity kinds the sources hold now: about as many records as
-    a join of them makes."""
-    adapters.load_all()
-    return conn.scalar(sa.select(sa.func.count()).select_from(VERSIONS).where(
-        VERSIONS.c.source.in_(sorted(set(sources))), VERSIONS.c.valid_to_run.is_(None),
-        VERSIONS.c.kind.in_(sorted(ADAPTERS)))) or 0
-
-
 def join(conn: Connection, authoritative: str, sources: Iterable[str],
          mapping: Mapping) -> Joined:
     """The people and their linked accounts; close the result (its spool) when done.

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 
 from sqlalchemy import Engine
 
-from collector.config import PROCESS_WRITER_FROM, Config, SourceConfig
+from collector.config import Config, SourceConfig
 from collector.ledger import Signer
 from collector.model import CollectionError, Resource, Scope
-from collector.people.join import join, open_identities
+from collector.people.join import join
 from collector.people.mapping import load as load_mapping
 from collector.people.records import SOURCE, items
-from collector.pipeline import RunOutcome, WriterMode, collect_source
+from collector.pipeline import RunOutcome, collect_source
 
 
 def joined_sources(cfg: Config) -> list[str]:
@@ -37,17 +37,7 @@ def collect_people(engine: Engine, cfg: Config, signer: Signer, *,
             yield from items(joined)
 
     derived = SourceConfig.model_construct(name=SOURCE, kind="people", schedule=people.schedule)
+    # Stored like any source's run: `writer: auto` moves a large first run to a writer
+    # process, which then holds the store's page cache and batches instead of this one.
     return collect_source(engine, derived, signer, stop=stop, items=stream(),
-                          writer=_writer(engine, cfg), wait=wait)
-
-
-def _writer(engine: Engine, cfg: Config) -> WriterMode:
-    """`writer: auto` goes by the size of the join, known before the run (a first run has no
-    last run to go by): a writer process stores the records on a second core, and holds the
-    database's page cache instead of this process (10k people: 12 s of this process's CPU
-    instead of 20, its peak RSS 105 MB instead of 190)."""
-    if cfg.writer != "auto":
-        return cfg.writer
-    with engine.connect() as conn:
-        size = open_identities(conn, joined_sources(cfg))
-    return "process" if size >= PROCESS_WRITER_FROM else "inline"
+                          writer=cfg.writer, wait=wait)

@@ -124,7 +124,7 @@ def join(url: str, workdir: Path) -> None:
     cfg = _config(url, workdir)
     with engine.connect() as conn:  # the join alone, as the run does it first
         started = time.monotonic()
-        people_join(conn, "workspace", list(SOURCES), Mapping())
+        people_join(conn, "workspace", list(SOURCES), Mapping()).close()
         join_seconds = time.monotonic() - started
     started = time.monotonic()
     out = collect_people(engine, cfg, load_or_create_signer(cfg.signing_key))
@@ -132,7 +132,10 @@ def join(url: str, workdir: Path) -> None:
     print(json.dumps({"seconds": seconds, "join_seconds": join_seconds, "status": out.status,
                       "records": out.stats.resources,
                       "results": out.stats.results,
-                      "failures": out.stats.by_status.get("fail", 0)}))
+                      "failures": out.stats.by_status.get("fail", 0),
+                      "writer": out.extra["writer"],
+                      "writer_peak_rss_kb": out.extra.get("writer_peak_rss_kb"),
+                      "own_peak_rss_kb": out.extra.get("collector_peak_rss_kb_with_writer")}))
 
 
 def main() -> None:
@@ -159,10 +162,16 @@ def main() -> None:
                     run = run_child([__file__, "--workdir", str(workdir), "--child", "join",
                                      url, str(n)])
                     o = run.output
+                    # Peak RSS is the largest of the run's processes (wait4's), the writer
+                    # process's included; with one, each process's own is said apart.
+                    writer = (f": the run {o['own_peak_rss_kb'] / 1024:.0f} MB, the writer "
+                              f"{o['writer_peak_rss_kb'] / 1024:.0f} MB"
+                              if o["writer_peak_rss_kb"] else "")
                     print(f"{args.db:<11} {n:>7} {len(SOURCES):>7} {o['records']:>8} "
                           f"{o['results']:>8} {o['failures']:>6} {o['seconds']:>7.1f} "
                           f"{run.peak_rss_mb:>7.0f}MB {which} run ({o['status']}; the join "
-                          f"itself {o['join_seconds']:.1f} s)", flush=True)
+                          f"itself {o['join_seconds']:.1f} s; writer {o['writer']}{writer})",
+                          flush=True)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,12 @@ that read them, each marked unread with the reason, so that every verdict on the
 from __future__ import annotations
 
 import json
+import marshal
+import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import groupby
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -26,6 +29,9 @@ from collector.people import adapters
 from collector.people.identities import ADAPTERS, IDP_KINDS, Identity, PersonFacts
 from collector.people.mapping import Exception_, Mapping
 from collector.store import BLOBS, VERSIONS, decompress
+
+# Linked accounts go to the spool in batches of this many rows.
+_SPOOL_BATCH = 1000
 
 
 @dataclass
@@ -48,18 +54,115 @@ class Account:
     exception: Exception_ | None = None
     unread: str | None = None  # why its source could not be read now (it is from an earlier run)
 
+    def summary(self) -> dict[str, Any]:
+        """The account as its person's record lists it."""
+        ident = self.identity
+        return {"source": self.source, "key": ident.key, "kind": ident.kind,
+                "label": ident.label, "active": ident.active, "why_active": ident.why_active,
+                "privileged": ident.privileged, "privileges": list(ident.privileges),
+                "mfa": ident.mfa, "evidence": self.digest, "linked_by": self.linked_by,
+                "unread": self.unread}
 
-@dataclass
+    def details(self, authoritative: str) -> dict[str, Any]:
+        """What the account's own record says beyond its summary (its person's facts aside)."""
+        exception = self.exception
+        return {
+            "human": self.identity.human,
+            "identity_provider_record": self.source == authoritative
+                                        and self.identity.person is not None,
+            "candidates": self.candidates,
+            "exception": None if exception is None else {
+                "owner": exception.owner, "reason": exception.reason,
+                "expires": exception.expires.isoformat(), "non_human": exception.non_human},
+        }
+
+
+@dataclass(slots=True)
 class Person:
+    """A person as the authoritative identity provider's first account of them says."""
+
     email: str
     facts: PersonFacts
-    idp: Account
-    identifiers: set[str]
-    accounts: list[Account] = field(default_factory=list)
+    idp_source: str
+    idp_key: str
+    idp_evidence: str  # the digest of that account's evidence
+    mfa: bool | None
 
-    @property
-    def mfa(self) -> bool | None:
-        return self.idp.identity.mfa
+
+class LinkedAccount(NamedTuple):
+    source: str
+    key: str
+    first: bool  # the first account of its key, in (source, key) order
+    person: str | None
+    summary: dict[str, Any]
+    details: dict[str, Any]
+
+
+class _Spool:
+    """The linked accounts, kept in a private temporary SQLite file (gone when closed) in
+    the order they were linked, to be read back sorted: by source and key, or grouped by
+    person. A join holds a small index per person in memory, whatever the accounts."""
+
+    def __init__(self) -> None:
+        # "" names a temporary on-disk database that SQLite deletes when it is closed; it
+        # outlives no crash, so it needs neither a journal nor syncs.
+        self._db = sqlite3.connect("")
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE accounts (seq INTEGER PRIMARY KEY, source TEXT, "
+                         "key TEXT, person TEXT, member INTEGER, body BLOB)")
+        self._rows: list[tuple[str, str, str | None, bool, bytes]] = []
+        self._indexed = False
+
+    def put(self, account: Account, member: bool, authoritative: str) -> None:
+        # marshal: the spool is read back by this process alone, and it is several times
+        # faster than JSON both ways.
+        self._rows.append((account.source, account.identity.key, account.person, member,
+                           marshal.dumps((account.summary(), account.details(authoritative)))))
+        if len(self._rows) >= _SPOOL_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._db:
+            self._db.executemany("INSERT INTO accounts (source, key, person, member, body) "
+                                 "VALUES (?, ?, ?, ?, ?)", self._rows)
+        self._rows.clear()
+
+    def _index(self) -> None:
+        # Built once every account is in: the reads then walk an index instead of sorting
+        # rows, bodies and all.
+        if not self._indexed:
+            with self._db:
+                self._db.execute("CREATE INDEX by_key ON accounts (source, key, seq)")
+                self._db.execute("CREATE INDEX by_person ON accounts (person, source, key, seq)"
+                                 " WHERE member")
+            self._indexed = True
+
+    def by_person(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """(person, the summaries of their accounts by source and key), by person."""
+        self._index()
+        rows = self._db.execute("SELECT person, body FROM accounts INDEXED BY by_person "
+                                "WHERE member ORDER BY person, source, key, seq")
+        for person, group in groupby(rows, key=lambda row: row[0]):
+            yield person, [marshal.loads(body)[0] for _, body in group]
+
+    def by_key(self) -> Iterator[LinkedAccount]:
+        self._index()
+        # Accounts that share their key with another source's are few: only theirs are held.
+        shared = {key for (key,) in self._db.execute(
+            "SELECT key FROM accounts GROUP BY key HAVING COUNT(*) > 1")}
+        seen: set[str] = set()
+        rows = self._db.execute("SELECT source, key, person, body FROM accounts INDEXED BY "
+                                "by_key ORDER BY source, key, seq")
+        for source, key, person, body in rows:
+            first = key not in seen
+            if key in shared:
+                seen.add(key)
+            summary, details = marshal.loads(body)
+            yield LinkedAccount(source, key, first, person, summary, details)
+
+    def close(self) -> None:
+        self._db.close()
 
 
 @dataclass
@@ -67,7 +170,26 @@ class Joined:
     authoritative: str
     reads: dict[str, SourceRead]
     people: dict[str, Person]
-    accounts: list[Account]  # every account of every source read, the IdP's own included
+    _spool: _Spool
+
+    def people_accounts(self) -> Iterator[tuple[Person, list[dict[str, Any]]]]:
+        """Each person, by email, with the summaries of their accounts (the identity
+        provider's own included) by source and key."""
+        for email, summaries in self._spool.by_person():
+            yield self.people[email], summaries
+
+    def accounts(self) -> Iterator[LinkedAccount]:
+        """Every account of every source read, the IdP's own included, by source and key."""
+        return self._spool.by_key()
+
+    def close(self) -> None:
+        self._spool.close()
+
+    def __enter__(self) -> Joined:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def _latest_run(conn: Connection, source: str, *, read: bool = False) -> Any:
@@ -95,14 +217,16 @@ def _unread(conn: Connection, source: str, run: Any) -> str | None:
     return None
 
 
-def identities(conn: Connection, source: str, run_id: int
-               ) -> Iterator[tuple[Identity, str]]:
-    """(identity, digest of the version it was read from) of every identity kind valid at
-    the run. A version whose body was pruned by retention has nothing left to read."""
+def identities(conn: Connection, source: str, run_id: int,
+               kinds: Iterable[str] | None = None) -> Iterator[tuple[Identity, str]]:
+    """(identity, digest of the version it was read from) of every identity kind (or of
+    those of `kinds`) valid at the run. A version whose body was pruned by retention has
+    nothing left to read."""
     rows = conn.execute(
         sa.select(VERSIONS.c.kind, VERSIONS.c.key, VERSIONS.c.digest, BLOBS.c.body)
         .join(BLOBS, BLOBS.c.digest == VERSIONS.c.digest)
-        .where(VERSIONS.c.source == source, VERSIONS.c.kind.in_(sorted(ADAPTERS)),
+        .where(VERSIONS.c.source == source,
+               VERSIONS.c.kind.in_(sorted(ADAPTERS if kinds is None else kinds)),
                VERSIONS.c.valid_from_run <= run_id,
                sa.or_(VERSIONS.c.valid_to_run.is_(None), VERSIONS.c.valid_to_run > run_id))
         .order_by(VERSIONS.c.kind, VERSIONS.c.key)
@@ -117,45 +241,65 @@ def identities(conn: Connection, source: str, run_id: int
 
 def join(conn: Connection, authoritative: str, sources: Iterable[str],
          mapping: Mapping) -> Joined:
+    """The people and their linked accounts; close the result (its spool) when done.
+
+    Two passes keep memory flat: the authoritative IdP's accounts make the people and an
+    index of their identifiers; then the other sources are streamed, the accounts of other
+    IdPs first (they lend their identifiers), each account linked and spooled at once."""
     adapters.load_all()
     reads: dict[str, SourceRead] = {}
-    found: dict[str, list[Account]] = {}
+    runs: dict[str, tuple[int, str | None]] = {}  # the run read of each source, why unread
     for source in dict.fromkeys([authoritative, *sources]):
         run = _latest_run(conn, source)
         read = SourceRead(source, run.id if run else None, run.seq if run else None,
                           run.status if run else None, _unread(conn, source, run))
         reads[source] = read
         if read.unread is None and run is not None:
-            found[source] = [Account(source, identity, digest)
-                             for identity, digest in identities(conn, source, run.id)]
+            runs[source] = (run.id, None)
         elif source != authoritative and (earlier := _latest_run(conn, source, read=True)):
-            found[source] = [Account(source, identity, digest, unread=read.unread)
-                             for identity, digest in identities(conn, source, earlier.id)]
+            runs[source] = (earlier.id, read.unread)
     people: dict[str, Person] = {}
-    for account in found.get(authoritative, []):
-        facts = account.identity.person
-        if facts is None:
-            continue
-        account.person, account.linked_by = facts.email, "identity provider"
-        person = people.get(facts.email)
-        if person is None:
-            people[facts.email] = Person(facts.email, facts, account,
-                                         set(account.identity.identifiers) | set(facts.aliases))
-        else:
-            person.identifiers |= account.identity.identifiers
-        people[facts.email].accounts.append(account)
-    by_identifier = _index(people)
-    others = [a for s, accounts in found.items() if s != authoritative for a in accounts]
-    # Other identity providers first: their accounts lend the person their identifiers.
-    for account in sorted(others, key=lambda a: a.identity.kind not in IDP_KINDS):
-        _link(account, people, by_identifier, mapping)
-    accounts = [a for accounts in found.values() for a in accounts]
-    return Joined(authoritative, reads, people, accounts)
+    joined = Joined(authoritative, reads, people, _Spool())
+    if authoritative not in runs:  # nobody to link anything to: the run says so, alone
+        return joined
+    try:
+        by_identifier = _people(conn, joined, runs[authoritative][0])
+        others = [(s, run) for s, run in runs.items() if s != authoritative]
+        idp_kinds = sorted(IDP_KINDS & ADAPTERS.keys())
+        other_kinds = sorted(ADAPTERS.keys() - IDP_KINDS)
+        for kinds in (idp_kinds, other_kinds):
+            for source, (run_id, unread) in others:
+                for identity, digest in identities(conn, source, run_id, kinds):
+                    account = Account(source, identity, digest, unread=unread)
+                    _link(account, people, by_identifier, mapping)
+                    joined._spool.put(account, account.person in people, authoritative)
+        joined._spool.flush()
+    except BaseException:
+        joined.close()
+        raise
+    return joined
 
 
-def _index(people: dict[str, Person]) -> dict[str, str]:
-    return {identifier: email for email, person in people.items()
-            for identifier in person.identifiers}
+def _people(conn: Connection, joined: Joined, run_id: int) -> dict[str, str]:
+    """Read the authoritative IdP's accounts into `joined`'s people and spool; return the
+    index of the people's identifiers (an identifier that two people share goes to the
+    later of them)."""
+    people, authoritative = joined.people, joined.authoritative
+    own: dict[str, set[str]] = {}  # each person's identifiers, only while the index is built
+    for identity, digest in identities(conn, authoritative, run_id):
+        account = Account(authoritative, identity, digest)
+        facts = identity.person
+        if facts is not None:
+            account.person, account.linked_by = facts.email, "identity provider"
+            if facts.email not in people:
+                people[facts.email] = Person(facts.email, facts, authoritative, identity.key,
+                                             digest, identity.mfa)
+                own[facts.email] = set(identity.identifiers) | set(facts.aliases)
+            else:
+                own[facts.email] |= identity.identifiers
+        joined._spool.put(account, facts is not None, authoritative)
+    return {identifier: email for email, identifiers in own.items()
+            for identifier in identifiers}
 
 
 def _link(account: Account, people: dict[str, Person], by_identifier: dict[str, str],
@@ -172,11 +316,7 @@ def _link(account: Account, people: dict[str, Person], by_identifier: dict[str, 
         else:
             account.candidates = matches
     account.exception = mapping.exception(account.source, ident.key, ident.label)
-    person = people.get(account.person) if account.person else None
-    if person is None:
-        return
-    person.accounts.append(account)
-    if ident.kind in IDP_KINDS:
-        for identifier in ident.identifiers - person.identifiers:
-            person.identifiers.add(identifier)
-            by_identifier.setdefault(identifier, person.email)
+    if account.person in people and ident.kind in IDP_KINDS:
+        # An identifier already known stays with its person: the first to claim it.
+        for identifier in ident.identifiers:
+            by_identifier.setdefault(identifier, account.person)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from collector.model import CollectionError, Resource, Scope
-from collector.people.join import Account, Joined, Person
+from collector.people.join import Joined, LinkedAccount, Person
 
 SOURCE = "annexa-people"
 SCOPE = Scope(provider="people", id=SOURCE, key="annexa:people")
@@ -20,8 +20,9 @@ def person_key(email: str) -> str:
 
 
 def items(joined: Joined) -> Iterator[Scope | Resource | CollectionError]:
-    """The derived run's stream. Each account record's region is its source, so that a source
-    that could not be read keeps its earlier records in force (and its checks say `error`)."""
+    """The derived run's stream, one record built at a time. Each account record's region is
+    its source, so that a source that could not be read keeps its earlier records in force
+    (and its checks say `error`)."""
     yield SCOPE
     authoritative = joined.reads[joined.authoritative]
     if authoritative.unread:
@@ -31,59 +32,37 @@ def items(joined: Joined) -> Iterator[Scope | Resource | CollectionError]:
     for read in joined.reads.values():
         if read.unread:
             yield CollectionError(SOURCE, read.source, read.source, (ACCOUNT,), read.unread)
-    for email in sorted(joined.people):
-        person = joined.people[email]
-        yield Resource(PERSON, person_key(email), SOURCE, joined.authoritative,
-                       person_record(person))
-    seen: set[str] = set()
-    for account in sorted(joined.accounts, key=lambda a: (a.source, a.identity.key)):
-        key = account.identity.key
-        if key in seen:  # two sources of one kind may name an account alike
-            key = f"{key}#{account.source}"
-        seen.add(key)
+    for person, accounts in joined.people_accounts():
+        yield Resource(PERSON, person_key(person.email), SOURCE, joined.authoritative,
+                       person_record(person, accounts))
+    for account in joined.accounts():
+        # Two sources of one kind may name an account alike.
+        key = account.key if account.first else f"{account.key}#{account.source}"
         yield Resource(ACCOUNT, key, SOURCE, account.source,
                        account_record(account, joined.people.get(account.person or ""),
                                       joined.authoritative))
 
 
-def _account_summary(account: Account) -> dict[str, Any]:
-    ident = account.identity
-    return {"source": account.source, "key": ident.key, "kind": ident.kind,
-            "label": ident.label, "active": ident.active, "why_active": ident.why_active,
-            "privileged": ident.privileged, "privileges": list(ident.privileges),
-            "mfa": ident.mfa, "evidence": account.digest, "linked_by": account.linked_by,
-            "unread": account.unread}
-
-
-def person_record(person: Person) -> dict[str, Any]:
+def person_record(person: Person, accounts: list[dict[str, Any]]) -> dict[str, Any]:
+    """`accounts`: the summaries of the person's accounts, by source and key."""
     return {"email": person.email, "status": person.facts.status,
             "status_changed": person.facts.status_changed,
-            "idp": {"source": person.idp.source, "key": person.idp.identity.key,
-                    "evidence": person.idp.digest},
-            "mfa": person.mfa,
-            "accounts": sorted((_account_summary(a) for a in person.accounts),
-                               key=lambda a: (a["source"], a["key"]))}
+            "idp": {"source": person.idp_source, "key": person.idp_key,
+                    "evidence": person.idp_evidence},
+            "mfa": person.mfa, "accounts": accounts}
 
 
-def account_record(account: Account, person: Person | None,
+def account_record(account: LinkedAccount, person: Person | None,
                    authoritative: str) -> dict[str, Any]:
-    exception = account.exception
     return {
-        **_account_summary(account),
-        "human": account.identity.human,
-        "identity_provider_record": account.source == authoritative
-                                    and account.identity.person is not None,
-        "candidates": account.candidates,
+        **account.summary, **account.details,
         "person": None if account.person is None else {
             "email": account.person, "known": person is not None,
             "status": person.facts.status if person else None,
             "gone": person.facts.gone if person else None,
             "status_changed": person.facts.status_changed if person else None,
             "identity_provider": authoritative,
-            "evidence": person.idp.digest if person else None,
+            "evidence": person.idp_evidence if person else None,
             "mfa": person.mfa if person else None,
         },
-        "exception": None if exception is None else {
-            "owner": exception.owner, "reason": exception.reason,
-            "expires": exception.expires.isoformat(), "non_human": exception.non_human},
     }

@@ -33,8 +33,11 @@ def collect_people(engine: Engine, cfg: Config, signer: Signer, *,
     def stream() -> Iterator[Scope | Resource | CollectionError]:
         with engine.connect() as conn:
             joined = join(conn, people.authoritative, joined_sources(cfg), mapping)
-        yield from items(joined)
+        with joined:
+            yield from items(joined)
 
     derived = SourceConfig.model_construct(name=SOURCE, kind="people", schedule=people.schedule)
-    return collect_source(engine, derived, signer, stop=stop, items=stream(), writer="inline",
-                          wait=wait)
+    # Stored like any source's run: `writer: auto` moves a large first run to a writer
+    # process, which then holds the store's page cache and batches instead of this one.
+    return collect_source(engine, derived, signer, stop=stop, items=stream(),
+                          writer=cfg.writer, wait=wait)

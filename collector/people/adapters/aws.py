@@ -40,11 +40,12 @@ def iam_user(key: str, user: dict[str, Any]) -> Iterator[Identity]:
             how.append("console password")
         how += [f"access key {k.get('slot')}" for k in report.get("access_keys") or []
                 if k.get("active")]
+    admin = _full_admin(user)
     yield Identity(
         kind="aws.iam.user", key=key, label=name,
         identifiers=identifiers(emails=[name, *(tags.get(t) for t in _OWNER_TAGS)],
                                 logins=[name]),
         active=None if unread else bool(how),
         why_active=", ".join(how),
-        privileged=_full_admin(user), privileges=("full admin",) if _full_admin(user) else (),
+        privileged=admin, privileges=("full admin",) if admin else (),
         mfa=None if unread else bool(report.get("mfa_active")))

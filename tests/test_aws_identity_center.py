@@ -312,7 +312,15 @@ def test_identity_center_users_are_judged_as_their_persons_accounts(
         "aws-test", True, True)
 
     # Assignments that cannot be listed: carol's failure stays on its evidence, and dave's
-    # pass is not said again from what nobody saw.
+    # pass is not said again from what nobody saw. IAM, read in the same run, is judged
+    # afresh: dave's IAM user (no password, no key) is not a leftover, erin's (a key) is.
+    iam = boto3.client("iam", region_name=REGIONS[0], endpoint_url=moto_url)
+    iam.create_user(UserName=f"dave@{DOMAIN}")
+    iam.create_user(UserName=f"erin@{DOMAIN}")
+    iam.create_access_key(UserName=f"erin@{DOMAIN}")
+    workspace_server.add(fake.Tenant(id=PEOPLE.id, domain=DOMAIN, name=PEOPLE.name,
+                                     org_units=(), people=(*PEOPLE.people,
+                                                           fake.Person("erin", suspended=True))))
     for name, value in reader.items():
         monkeypatch.setenv(name, value)
     iam_enforced()
@@ -321,6 +329,7 @@ def test_identity_center_users_are_judged_as_their_persons_accounts(
     [denial] = [line for line in out.splitlines() if "error: sso-admin in us-east-1" in line]
     assert "not authorized to perform: sso:ListAccountAssignments" in denial
     leaver = _checks(capsys, config)["people.leaver_holds_no_active_account"]
-    assert leaver["failing_resources"] == [key["carol"]]
-    assert "pass" not in leaver["resources"], leaver["resources"]
+    erin = f"arn:aws:iam::{ACCOUNT}:user/erin@{DOMAIN}"
+    assert sorted(leaver["failing_resources"]) == sorted([key["carol"], erin])
+    assert leaver["resources"].get("pass") == 1, leaver["resources"]  # dave's IAM user
     assert any(e.startswith(key["dave"]) for e in leaver["errors"]), leaver["errors"]

@@ -6,10 +6,12 @@ mapping file; accounts of other identity providers link first and lend the perso
 identifiers, so that an Azure role assignment to an Entra object id finds its Okta person.
 What links to nobody is an orphan, unless the mapping file excuses it.
 
-Each source is read as of its latest sealed run. A source whose last collection failed, or
-whose run could not read an identity kind, is `unread`: its accounts are those of its last run
-that read them, each marked unread with the reason, so that every verdict on them is `error`
-(a failure stays, on its earlier evidence) and none is judged again from stale data."""
+Each source is read as of its latest sealed run. A source whose last collection failed is
+`unread`: its accounts are those of its last run that read them, each marked unread with the
+reason, so that every verdict on them is `error` (a failure stays, on its earlier evidence) and
+none is judged again from stale data. A run that could not read one identity kind (IAM
+Identity Center denied, IAM users read) is unread for that kind alone: its accounts come from
+the last run that read it, marked unread, and the kinds it did read are judged afresh."""
 
 from __future__ import annotations
 
@@ -192,29 +194,71 @@ class Joined:
         self.close()
 
 
-def _latest_run(conn: Connection, source: str, *, read: bool = False) -> Any:
-    """The source's last sealed run; with `read`, the last that read its identity kinds."""
-    query = (sa.select(RUNS.c.id, RUNS.c.seq, RUNS.c.status, RUNS.c.message)
-             .where(RUNS.c.source == source, RUNS.c.seq.is_not(None))
-             .order_by(RUNS.c.id.desc()))
-    if not read:
-        return conn.execute(query.limit(1)).first()
-    for run in conn.execute(query.where(RUNS.c.status.not_in(("failed", "interrupted")))):
-        if _unread(conn, source, run) is None:
-            return run
+def _latest_run(conn: Connection, source: str) -> Any:
+    """The source's last sealed run."""
+    return conn.execute(_sealed(source).limit(1)).first()
+
+
+def _sealed(source: str) -> sa.Select:
+    return (sa.select(RUNS.c.id, RUNS.c.seq, RUNS.c.status, RUNS.c.message)
+            .where(RUNS.c.source == source, RUNS.c.seq.is_not(None))
+            .order_by(RUNS.c.id.desc()))
+
+
+def _last_reading(conn: Connection, source: str, kind: str) -> int | None:
+    """The id of the source's last run that read `kind`, or None."""
+    ran = _sealed(source).where(RUNS.c.status.not_in(("failed", "interrupted")))
+    for run in conn.execute(ran):
+        if kind not in _unread_kinds(conn, source, run.id):
+            return run.id
     return None
 
 
-def _unread(conn: Connection, source: str, run: Any) -> str | None:
+def _unread(source: str, run: Any) -> str | None:
+    """Why nothing of the source can be read at `run`, or None."""
     if run is None:
         return f"{source} has not been collected yet"
     if run.status in ("failed", "interrupted"):
         return f"the last collection of {source} was {run.status}: {run.message or 'no message'}"
-    for err in run_errors(conn, run.id):
-        if set(json.loads(err["kinds"])) & ADAPTERS.keys():
-            return (f"the last collection of {source} could not read {err['service']} in "
-                    f"{err['region']}: {err['message']}")
     return None
+
+
+def _unread_kinds(conn: Connection, source: str, run_id: int) -> dict[str, str]:
+    """The identity kinds that the run could not read, each with why."""
+    out: dict[str, str] = {}
+    for err in run_errors(conn, run_id):
+        for kind in sorted(set(json.loads(err["kinds"])) & ADAPTERS.keys()):
+            out.setdefault(kind, f"the last collection of {source} could not read "
+                                 f"{err['service']} in {err['region']}: {err['message']}")
+    return out
+
+
+def _reads(conn: Connection, source: str, run: Any, authoritative: bool
+           ) -> tuple[str | None, list[tuple[int, str | None, list[str]]]]:
+    """Why the source is not wholly read now (or None), and what to read of it: (run id, why
+    those kinds are unread now or None, kinds). A kind the last run could not read comes
+    from the last run that read it, unread, while the kinds it read are judged afresh; the
+    authoritative IdP is read whole or not at all."""
+    kinds = sorted(ADAPTERS)
+    unread = _unread(source, run)
+    missing = {} if unread is not None else _unread_kinds(conn, source, run.id)
+    if unread is None and missing:
+        unread = next(iter(missing.values()))
+    if unread is None:
+        return None, [(run.id, None, kinds)]
+    if authoritative:
+        return unread, []
+    if missing:  # the run read the rest
+        out = [(run.id, None, [k for k in kinds if k not in missing])]
+        for kind, why in missing.items():
+            if (earlier := _last_reading(conn, source, kind)) is not None:
+                out.append((earlier, why, [kind]))
+        return unread, out
+    out = []
+    for kind in kinds:
+        if (earlier := _last_reading(conn, source, kind)) is not None:
+            out.append((earlier, unread, [kind]))
+    return unread, out
 
 
 def identities(conn: Connection, source: str, run_id: int,
@@ -248,31 +292,32 @@ def join(conn: Connection, authoritative: str, sources: Iterable[str],
     IdPs first (they lend their identifiers), each account linked and spooled at once."""
     adapters.load_all()
     reads: dict[str, SourceRead] = {}
-    runs: dict[str, tuple[int, str | None]] = {}  # the run read of each source, why unread
+    # What is read of each source: (run id, why unread now or None, kinds).
+    runs: dict[str, list[tuple[int, str | None, list[str]]]] = {}
     for source in dict.fromkeys([authoritative, *sources]):
         run = _latest_run(conn, source)
-        read = SourceRead(source, run.id if run else None, run.seq if run else None,
-                          run.status if run else None, _unread(conn, source, run))
-        reads[source] = read
-        if read.unread is None and run is not None:
-            runs[source] = (run.id, None)
-        elif source != authoritative and (earlier := _latest_run(conn, source, read=True)):
-            runs[source] = (earlier.id, read.unread)
+        unread, read = _reads(conn, source, run, source == authoritative)
+        reads[source] = SourceRead(source, run.id if run else None, run.seq if run else None,
+                                   run.status if run else None, unread)
+        if read:
+            runs[source] = read
     people: dict[str, Person] = {}
     joined = Joined(authoritative, reads, people, _Spool())
     if authoritative not in runs:  # nobody to link anything to: the run says so, alone
         return joined
     try:
-        by_identifier = _people(conn, joined, runs[authoritative][0])
-        others = [(s, run) for s, run in runs.items() if s != authoritative]
-        idp_kinds = sorted(IDP_KINDS & ADAPTERS.keys())
-        other_kinds = sorted(ADAPTERS.keys() - IDP_KINDS)
-        for kinds in (idp_kinds, other_kinds):
-            for source, (run_id, unread) in others:
-                for identity, digest in identities(conn, source, run_id, kinds):
-                    account = Account(source, identity, digest, unread=unread)
-                    _link(account, people, by_identifier, mapping)
-                    joined._spool.put(account, account.person in people, authoritative)
+        by_identifier = _people(conn, joined, runs[authoritative][0][0])
+        others = [(s, read) for s, read in runs.items() if s != authoritative]
+        for first in (True, False):
+            for source, read in others:
+                for run_id, unread, kinds in read:
+                    wanted = [k for k in kinds if (k in IDP_KINDS) == first]
+                    if not wanted:
+                        continue
+                    for identity, digest in identities(conn, source, run_id, wanted):
+                        account = Account(source, identity, digest, unread=unread)
+                        _link(account, people, by_identifier, mapping)
+                        joined._spool.put(account, account.person in people, authoritative)
         joined._spool.flush()
     except BaseException:
         joined.close()

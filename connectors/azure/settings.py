@@ -85,32 +85,13 @@ class Settings(HttpSettings):
     @field_validator("subscriptions")
     @classmethod
     def _subscription_ids(cls, values: list[str] | None) -> list[str] | None:
-        if values is None:
-            return None
-        seen: set[str] = set()
-        for value in values:
-            if not GUID.match(value):
-                raise ValueError(f"{value!r} is not a subscription id (a GUID)")
-            if value.lower() in seen:
-                raise ValueError(f"subscription {value} is listed twice")
-            seen.add(value.lower())
-        return values
+        return _distinct(values, GUID, "a subscription id (a GUID)", "subscription")
 
     @field_validator("management_groups")
     @classmethod
     def _management_group_ids(cls, values: list[str] | None) -> list[str] | None:
-        if values is None:
-            return None
-        seen: set[str] = set()
-        for value in values:
-            if not MANAGEMENT_GROUP.match(value):
-                raise ValueError(f"{value!r} is not a management group id (up to 90 letters, "
-                                 "digits, -, _, ., ( and ), not ending in a period)")
-            # Azure compares management group ids without regard to case.
-            if value.lower() in seen:
-                raise ValueError(f"management group {value} is listed twice")
-            seen.add(value.lower())
-        return values
+        return _distinct(values, MANAGEMENT_GROUP, "a management group id (up to 90 letters, "
+                         "digits, -, _, ., ( and ), not ending in a period)", "management group")
 
     @model_validator(mode="after")
     def _one_way_of_choosing(self) -> Settings:
@@ -139,3 +120,19 @@ class Settings(HttpSettings):
         cloud = CLOUDS[self.cloud]
         return Cloud(self.authority_host or cloud.authority_host,
                      self.resource_manager or cloud.resource_manager, cloud.audience)
+
+
+def _distinct(values: list[str] | None, pattern: re.Pattern[str], what: str,
+              noun: str) -> list[str] | None:
+    """`values` if each matches `pattern` and none is listed twice: Azure compares these ids
+    without regard to case."""
+    if values is None:
+        return None
+    seen: set[str] = set()
+    for value in values:
+        if not pattern.match(value):
+            raise ValueError(f"{value!r} is not {what}")
+        if value.lower() in seen:
+            raise ValueError(f"{noun} {value} is listed twice")
+        seen.add(value.lower())
+    return values

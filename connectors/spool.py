@@ -14,16 +14,21 @@ _CHUNK = 500
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 
+def private_database() -> sqlite3.Connection:
+    """A temporary on-disk SQLite database ("" names one) that SQLite deletes when it is
+    closed. It outlives no crash, so it needs neither a journal nor syncs."""
+    db = sqlite3.connect("")
+    db.execute("PRAGMA journal_mode=OFF")
+    db.execute("PRAGMA synchronous=OFF")
+    return db
+
+
 class KeyedSpool:
     """A private temporary SQLite file (gone when closed): put (key, JSON-able object) pairs,
     then take them by key. A key put twice keeps its last object."""
 
     def __init__(self) -> None:
-        # "" names a temporary on-disk database that SQLite deletes when it is closed. It
-        # outlives no crash, so it needs neither a journal nor syncs.
-        self._db = sqlite3.connect("")
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
+        self._db = private_database()
         self._db.execute("CREATE TABLE spool (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
 
     def put(self, pairs: Iterable[tuple[str, Any]]) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import marshal
-import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -31,6 +30,7 @@ from collector.people import adapters
 from collector.people.identities import ADAPTERS, IDP_KINDS, Identity, PersonFacts
 from collector.people.mapping import Exception_, Mapping
 from collector.store import BLOBS, VERSIONS, decompress
+from connectors.spool import private_database
 
 # Linked accounts go to the spool in batches of this many rows.
 _SPOOL_BATCH = 1000
@@ -106,11 +106,7 @@ class _Spool:
     person. A join holds a small index per person in memory, whatever the accounts."""
 
     def __init__(self) -> None:
-        # "" names a temporary on-disk database that SQLite deletes when it is closed; it
-        # outlives no crash, so it needs neither a journal nor syncs.
-        self._db = sqlite3.connect("")
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
+        self._db = private_database()
         self._db.execute("CREATE TABLE accounts (seq INTEGER PRIMARY KEY, source TEXT, "
                          "key TEXT, person TEXT, member INTEGER, body BLOB)")
         self._rows: list[tuple[str, str, str | None, bool, bytes]] = []
@@ -205,13 +201,19 @@ def _sealed(source: str) -> sa.Select:
             .order_by(RUNS.c.id.desc()))
 
 
-def _last_reading(conn: Connection, source: str, kind: str) -> int | None:
-    """The id of the source's last run that read `kind`, or None."""
+def _last_readings(conn: Connection, source: str, kinds: Iterable[str]) -> dict[str, int]:
+    """Each of `kinds` with the id of the source's last run that read it (those that no run
+    read are left out). Each run's errors are read once, newest run first."""
+    wanted, found = set(kinds), dict[str, int]()
     ran = _sealed(source).where(RUNS.c.status.not_in(("failed", "interrupted")))
     for run in conn.execute(ran):
-        if kind not in _unread_kinds(conn, source, run.id):
-            return run.id
-    return None
+        unread = _unread_kinds(conn, source, run.id)
+        for kind in wanted - unread.keys():
+            found[kind] = run.id
+        wanted &= unread.keys()
+        if not wanted:
+            break
+    return found
 
 
 def _unread(source: str, run: Any) -> str | None:
@@ -250,14 +252,13 @@ def _reads(conn: Connection, source: str, run: Any, authoritative: bool
         return unread, []
     if missing:  # the run read the rest
         out = [(run.id, None, [k for k in kinds if k not in missing])]
-        for kind, why in missing.items():
-            if (earlier := _last_reading(conn, source, kind)) is not None:
-                out.append((earlier, why, [kind]))
-        return unread, out
-    out = []
-    for kind in kinds:
-        if (earlier := _last_reading(conn, source, kind)) is not None:
-            out.append((earlier, unread, [kind]))
+        why = missing
+    else:
+        out, why = [], dict.fromkeys(kinds, unread)
+    earlier: dict[tuple[int, str], list[str]] = {}
+    for kind, run_id in sorted(_last_readings(conn, source, why).items()):
+        earlier.setdefault((run_id, why[kind]), []).append(kind)
+    out += [(run_id, reason, read) for (run_id, reason), read in earlier.items()]
     return unread, out
 
 
